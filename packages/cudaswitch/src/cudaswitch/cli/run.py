@@ -1,0 +1,131 @@
+"""``cudaswitch exec``, ``cudaswitch env`` and ``cudaswitch use``: the launch fronts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from .. import shellenv
+from ..errors import UsageError
+from ..flow import run_flow
+from ..launch import DEFAULT_LINK, exec_plan, switch_link, verify
+from .common import _split_paths, add_json, add_search
+from .render import emit, warn
+
+
+def _add_select(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cuda", metavar="SPEC", help="12, 12.4, 12.4.127, '>=12.1,<13', auto, latest")
+    p.add_argument("--slot", metavar="NAME", help="a slot of the manifest (toolkit + venv)")
+    p.add_argument("--force", action="store_true", help="run even if this host cannot run it")
+    add_search(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exec", help="run CMD under one toolkit (replaces this process)")
+    _add_select(p)
+    p.add_argument("--verify", action="store_true",
+                   help="load the chosen libcudart first and check it (and the GPU) works")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    add_json(p)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.set_defaults(func=run_exec)
+
+    e = sub.add_parser("env", help="print shell code that switches this shell to SPEC")
+    e.add_argument("spec", nargs="?", help="version spec (default: what the environment asks)")
+    e.add_argument("--shell", choices=shellenv.SHELLS, default="bash")
+    e.add_argument("--slot", metavar="NAME")
+    e.add_argument("--force", action="store_true")
+    add_search(e)
+    e.set_defaults(func=run_env)
+
+    u = sub.add_parser("use", help="point /usr/local/cuda (or --link) at SPEC, atomically")
+    u.add_argument("spec", help="version spec")
+    u.add_argument("--link", default=DEFAULT_LINK, help=f"symlink to switch (default {DEFAULT_LINK})")
+    u.add_argument("--force", action="store_true")
+    add_search(u)
+    add_json(u)
+    u.set_defaults(func=run_use)
+
+
+def describe_report(r: dict) -> str:
+    where = ", ".join(m for m in r.get("maps", []) if "/libcudart.so" in m)
+    rt = r.get("runtime_version")
+    text = f"runtime {rt // 1000}.{rt % 1000 // 10}" if rt else "runtime loaded"
+    text += f" from {where}"
+    if "device_count" in r:
+        text += f"; {r['device_count']} device(s), 1 MiB allocation ok"
+    if r.get("note"):
+        text += f" ({r['note']})"
+    return text
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    return argv
+
+
+def run_exec(args: argparse.Namespace) -> int:
+    argv = _argv(args)
+    if not argv and not args.dry_run:
+        raise UsageError("no command given: cudaswitch exec [--cuda SPEC] -- CMD ARGS...")
+    outcome = run_flow(argv, os.environ, args.cuda, args.slot, _split_paths(args.search_path),
+                       args.force)
+    plan = outcome.plan
+    for note in plan.notes:
+        warn(note)
+    report = verify(plan, outcome.host) if args.verify else None
+    if args.dry_run:
+        changed, unset = plan.changes(os.environ)
+        data = {
+            "argv": list(plan.argv),
+            "toolkit": plan.target.toolkit.as_dict(),
+            "slot": plan.target.label or None,
+            "selection": outcome.selection.as_dict() if outcome.selection else None,
+            "set": changed,
+            "unset": list(unset),
+            "removed": [{"var": v, "entry": e} for v, e in plan.removed],
+            "verify": report,
+        }
+
+        def text(d: dict) -> str:
+            lines = [outcome.banner()]
+            lines += [f"  set {k}={v}" for k, v in sorted(d["set"].items())]
+            lines += [f"  unset {k}" for k in d["unset"]]
+            lines += [f"  removed from {r['var']}: {r['entry']}" for r in d["removed"]]
+            if d["verify"]:
+                lines.append(f"  verify: {describe_report(d['verify'])}")
+            lines.append("  exec: " + (shlex.join(d["argv"]) or "(no command)"))
+            return "\n".join(lines)
+
+        emit(data, args.json, text)
+        return 0
+    if report is not None:
+        print(f"cudaswitch: verified: {describe_report(report)}", file=sys.stderr)
+    exec_plan(plan)
+
+
+def run_env(args: argparse.Namespace) -> int:
+    outcome = run_flow([], os.environ, args.spec, args.slot, _split_paths(args.search_path),
+                       args.force)
+    print(shellenv.render(outcome.plan, os.environ, args.shell))
+    print(f"cudaswitch: {outcome.banner()[len('cudaswitch: '):]}", file=sys.stderr)
+    return 0
+
+
+def run_use(args: argparse.Namespace) -> int:
+    outcome = run_flow([], os.environ, args.spec, None, _split_paths(args.search_path),
+                       args.force)
+    tk = outcome.target.toolkit
+    if tk.layout not in ("toolkit", "managed"):
+        raise UsageError(f"{tk.root} is a {tk.layout} layout; /usr/local/cuda can only point at "
+                         "a toolkit folder (bin/, lib64/, include/)")
+    previous = switch_link(os.path.realpath(tk.root), args.link)
+    data = {"link": args.link, "target": os.path.realpath(tk.root), "previous": previous,
+            "version": str(tk.version)}
+    emit(data, args.json,
+         lambda d: f"{d['link']} -> {d['target']} (CUDA {d['version']}; was {d['previous']})")
+    return 0

@@ -1,0 +1,99 @@
+"""``cudaswitch list`` and ``cudaswitch which``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..select import configured_default, read_request, resolve, verdicts
+from ..toolkits import data_home
+from .common import add_json, add_search, host_and_toolkits
+from .render import emit, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="toolkits found, where, components, verdict on this host")
+    add_search(p)
+    add_json(p)
+    p.add_argument("--sizes", action="store_true",
+                   help="also show each managed slot's apparent and unique disk use")
+    p.set_defaults(func=run_list)
+    w = sub.add_parser("which", help="what a spec would pick here, and why")
+    w.add_argument("spec", nargs="?", help="a version spec; default: what the environment asks")
+    add_search(w)
+    add_json(w)
+    w.add_argument("--force", action="store_true", help="pick even if this host cannot run it")
+    w.set_defaults(func=run_which)
+
+
+def _host_dict(host) -> dict:
+    return {
+        "driver_version": host.driver_version,
+        "driver_source": host.driver_source,
+        "driver_cuda": str(host.driver_cuda) if host.driver_cuda else None,
+        "gpus": [{"index": g.index, "name": g.name, "brand": g.brand,
+                  "compute_capability": g.compute_capability, "memory_mib": g.memory_mib}
+                 for g in host.gpus],
+        "gpu_source": host.gpu_source,
+    }
+
+
+def run_list(args: argparse.Namespace) -> int:
+    host, toolkits = host_and_toolkits(args)
+    judged = verdicts(toolkits, host)
+    rows = []
+    for t in toolkits:
+        d = t.as_dict()
+        v = judged.get(t.root)
+        d.update(v.as_dict() if v else {"verdict": "broken", "reason": t.broken})
+        rows.append(d)
+    if getattr(args, "sizes", False):
+        try:
+            from ..install.sizes import slot_sizes
+        except ImportError:
+            slot_sizes = None
+        sizes = slot_sizes(os.environ) if slot_sizes else {}
+        for d in rows:
+            if d["root"] in sizes:
+                d["sizes"] = sizes[d["root"]]
+    data = {"host": _host_dict(host), "toolkits": rows}
+
+    def text(data: dict) -> str:
+        h = data["host"]
+        head = (f"driver {h['driver_version'] or 'none'}"
+                f"{' (CUDA ' + h['driver_cuda'] + ')' if h['driver_cuda'] else ''}"
+                f" via {h['driver_source']}; GPUs: "
+                + (", ".join(f"{g['index']}: {g['name']} (cc {g['compute_capability']})"
+                             for g in h["gpus"]) or "none"))
+        body = table(
+            [(r["version"] or "-", r["verdict"], r["layout"], ",".join(r["components"]) or "-",
+              r["root"] + (f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""))
+             for r in data["toolkits"]],
+            ("VERSION", "VERDICT", "LAYOUT", "COMPONENTS", "ROOT"),
+        )
+        broken = [f"  {r['root']}: {r['reason']}" for r in data["toolkits"]
+                  if r["verdict"] == "broken"]
+        return "\n".join([head, body, *(["broken:", *broken] if broken else [])])
+
+    emit(data, args.json, text)
+    return 0
+
+
+def run_which(args: argparse.Namespace) -> int:
+    host, toolkits = host_and_toolkits(args)
+    request = read_request(args.spec, os.environ,
+                           configured_default(os.environ, data_home(os.environ)))
+    sel = resolve(request, toolkits, host, force=args.force)
+    data = sel.as_dict()
+    data["host"] = _host_dict(host)
+    if os.environ.get("CUDASWITCH_ACTIVE"):
+        data["active"] = os.environ["CUDASWITCH_ACTIVE"]
+
+    def text(d: dict) -> str:
+        tk = d["toolkit"]
+        return "\n".join([f"CUDA {tk['version']} at {tk['root']} ({d['verdict']})",
+                          *(f"  {line}" for line in d["why"]),
+                          *(f"  note: {n}" for n in d["request"]["notes"])])
+
+    emit(data, args.json, text)
+    return 0

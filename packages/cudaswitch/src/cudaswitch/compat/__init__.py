@@ -1,0 +1,1 @@
+"""NVIDIA's compatibility facts (data.py), verdicts over them, and the requirement language."""

@@ -1,0 +1,199 @@
+"""Findings about this machine's CUDA set-up, each with the fix, as plain records.
+
+What users hit in the field: several ``libcudart`` majors visible to the loader, global loader
+entries for one toolkit, stale CUDA folders in ``LD_LIBRARY_PATH``, ``CUDA_HOME`` and
+``CUDA_PATH`` disagreeing, CPU and GPU ONNX Runtime installed together (same import name),
+shell wrappers pinning ``nvcc``, and toolkits this driver or GPU cannot run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from .compat.verdict import Verdict
+from .host import Host
+from .plan import STALE_CUDA_RE
+from .toolkits.model import Toolkit
+from .versions import is_plain_version
+
+Level = Literal["ok", "info", "warning", "error"]
+_CUDART_SONAME = re.compile(r"libcudart\.so\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    level: Level
+    message: str
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _conf_entries(conf_dir: str) -> list[tuple[str, list[str]]]:
+    out = []
+    for path in sorted(glob.glob(os.path.join(conf_dir, "*.conf"))):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                dirs = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+        except OSError:
+            continue
+        out.append((path, dirs))
+    return out
+
+
+def _majors_in(dirs: Sequence[str]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for d in dirs:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            m = _CUDART_SONAME.fullmatch(n) or (n == "libcudart.so.11.0" and re.match(
+                r"libcudart\.so\.(11)", n))
+            if m:
+                found.setdefault(int(m.group(1)), []).append(os.path.join(d, n))
+    return found
+
+
+def loader_findings(env: Mapping[str, str], conf_dir: str = "/etc/ld.so.conf.d") -> list[Finding]:
+    out: list[Finding] = []
+    entries = _conf_entries(conf_dir)
+    global_dirs: list[str] = []
+    for path, dirs in entries:
+        cuda_dirs = [d for d in dirs if STALE_CUDA_RE.search(d) or _majors_in([d])]
+        if cuda_dirs:
+            global_dirs.extend(cuda_dirs)
+            out.append(Finding(
+                "ld-so-conf", "warning",
+                f"{path} puts {', '.join(cuda_dirs)} on every process's library search path, "
+                "so that toolkit's libraries are found even when another one is chosen",
+                f"remove {path} and run ldconfig; cudaswitch puts the chosen toolkit on "
+                "LD_LIBRARY_PATH per process",
+            ))
+    ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    if env.get("LD_LIBRARY_PATH", "").startswith(":") or "::" in env.get("LD_LIBRARY_PATH", "") \
+            or env.get("LD_LIBRARY_PATH", "").endswith(":"):
+        out.append(Finding("ld-empty-entry", "warning",
+                           "LD_LIBRARY_PATH has an empty entry, which means the current folder",
+                           "remove the empty entry (a leading, trailing or doubled ':')"))
+    majors = _majors_in(ld + global_dirs)
+    if len(majors) > 1:
+        where = "; ".join(f"{m}.x: {', '.join(p)}" for m, p in sorted(majors.items()))
+        out.append(Finding(
+            "several-cudart-majors", "warning",
+            f"libcudart of several CUDA majors is visible to the loader ({where})",
+            "keep one toolkit per process: run through `cudaswitch exec` or the entrypoint, "
+            "and remove global loader entries",
+        ))
+    for d in ld:
+        if STALE_CUDA_RE.search(d) and not os.path.isdir(d):
+            out.append(Finding("stale-ld-entry", "warning",
+                               f"LD_LIBRARY_PATH names {d}, which does not exist",
+                               f"remove {d} from LD_LIBRARY_PATH"))
+    return out
+
+
+def env_findings(env: Mapping[str, str]) -> list[Finding]:
+    out: list[Finding] = []
+    home, path = env.get("CUDA_HOME"), env.get("CUDA_PATH")
+    if home and path and os.path.realpath(home) != os.path.realpath(path):
+        out.append(Finding(
+            "cuda-home-path", "warning",
+            f"CUDA_HOME={home} and CUDA_PATH={path} name different toolkits; build tools "
+            "disagree on which one wins",
+            "unset one of them, or let `cudaswitch exec` set both",
+        ))
+    ours, legacy = env.get("CUDASWITCH_CUDA"), env.get("CUDA_VERSION")
+    if ours and legacy and is_plain_version(legacy) and not ours.startswith(
+            ".".join(legacy.split(".")[:2])):
+        out.append(Finding(
+            "selector-disagree", "info",
+            f"CUDASWITCH_CUDA={ours} and CUDA_VERSION={legacy} disagree; CUDASWITCH_CUDA wins",
+            "set only one of them",
+        ))
+    return out
+
+
+def wrapper_findings(bin_dir: str = "/usr/local/bin") -> list[Finding]:
+    out = []
+    for tool in ("nvcc", "ptxas", "nvlink"):
+        path = os.path.join(bin_dir, tool)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(2048)
+        except OSError:
+            continue
+        if head.startswith(b"#!"):
+            m = re.search(rb"/usr/local/cuda-[\d.]+", head)
+            pinned = m.group(0).decode() if m else "a fixed toolkit"
+            out.append(Finding(
+                "pinned-wrapper", "warning",
+                f"{path} is a shell wrapper pinned to {pinned}; it runs that {tool} whatever "
+                "toolkit is chosen, because /usr/local/bin comes before the toolkit on PATH "
+                "for shells that did not go through cudaswitch",
+                f"remove {path} and use `cudaswitch exec -- {tool}` or `cudaswitch use`",
+            ))
+    return out
+
+
+def python_findings() -> list[Finding]:
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover
+        return []
+    names = {(d.metadata["Name"] or "").lower() for d in metadata.distributions()}
+    ort = sorted(n for n in names if n.startswith("onnxruntime"))
+    if "onnxruntime" in ort and len(ort) > 1:
+        return [Finding(
+            "onnxruntime-shadowed", "error",
+            f"{' and '.join(ort)} are installed together; all import as `onnxruntime`, one "
+            "shadows the other and the providers list may show only the CPU",
+            "pip uninstall onnxruntime, then reinstall the GPU package; or give each CUDA "
+            "major its own slot venv",
+        )]
+    return []
+
+
+def toolkit_findings(toolkits: Sequence[Toolkit], verdicts: Mapping[str, Verdict],
+                     host: Host) -> list[Finding]:
+    out = []
+    for t in toolkits:
+        if t.broken:
+            out.append(Finding("broken-toolkit", "warning", f"{t.root}: {t.broken}",
+                               "repair or remove it; it is never selected"))
+            continue
+        v = verdicts.get(t.root)
+        if v is not None and v.kind == "unsupported":
+            out.append(Finding(
+                "cannot-run", "warning",
+                f"CUDA {t.version} at {t.root} cannot run on this host: {v.reason}",
+                f"install driver >= {v.needs_driver}" if v.needs_driver else "use another toolkit",
+            ))
+        if t.extra.get("system_libs"):
+            out.append(Finding(
+                "system-libcudart", "info",
+                f"CUDA {t.version} from Debian's nvidia-cuda-toolkit keeps libcudart in the "
+                "system library folder: it stays visible to every process",
+                "prefer toolkits outside the system folders for side-by-side use",
+            ))
+    if not host.has_driver:
+        out.append(Finding("no-driver", "info",
+                           "no NVIDIA driver found; verdicts are 'unknown'",
+                           "set CUDASWITCH_DRIVER_VERSION (and CUDASWITCH_GPU_ARCH) to check "
+                           "against a target host"))
+    return out
+
+
+def diagnose(env: Mapping[str, str], toolkits: Sequence[Toolkit],
+             verdicts: Mapping[str, Verdict], host: Host,
+             conf_dir: str = "/etc/ld.so.conf.d", bin_dir: str = "/usr/local/bin") -> list[Finding]:
+    return [*loader_findings(env, conf_dir), *env_findings(env), *wrapper_findings(bin_dir),
+            *python_findings(), *toolkit_findings(toolkits, verdicts, host)]

@@ -1,0 +1,90 @@
+"""request → resolve → check → plan, once, for every front (CLI, entrypoint, matrix, images).
+
+Standard library only, imported by the container entrypoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .compat.verdict import compat_driver_in
+from .errors import UsageError
+from .host import Host, detect_host
+from .plan import Plan, Target, make_plan
+from .select import Selection, configured_default, read_request, resolve
+from .toolkits import data_home, discover
+from .toolkits.model import Toolkit
+from .versions import SpecError, VersionSpec
+
+SLOT_ENV = "CUDASWITCH_SLOT"
+FORCE_ENV = "CUDASWITCH_FORCE"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    selection: Selection | None
+    target: Target
+    plan: Plan
+    host: Host
+    toolkits: tuple[Toolkit, ...]
+
+    def banner(self) -> str:
+        """The one line the entrypoint prints: what runs, from where, on which driver."""
+        tk = self.target.toolkit
+        verdict = self.selection.verdict.kind if self.selection else "slot"
+        driver = f"driver {self.host.driver_version}" if self.host.driver_version else "no driver"
+        slot = f" (slot {self.target.label})" if self.target.label else ""
+        return f"cudaswitch: CUDA {tk.version} from {tk.root}{slot} on {driver} ({verdict})"
+
+
+def gather(env: Mapping[str, str], search_paths: Sequence[str] = ()) -> tuple[Host, tuple[Toolkit, ...]]:
+    try:
+        host = detect_host(env)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    return host, discover(env, search_paths)
+
+
+def _slot_target(name: str, env: Mapping[str, str], toolkits: Sequence[Toolkit],
+                 host: Host) -> Target:
+    try:
+        from . import slots
+    except ImportError as e:
+        raise UsageError(f"slot {name!r}: slots are not available in this installation") from e
+    return slots.target_for_slot(name, env, toolkits, host)
+
+
+def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None = None,
+             slot: str | None = None, search_paths: Sequence[str] = (),
+             force: bool = False) -> Outcome:
+    host, toolkits = gather(env, search_paths)
+    force = force or env.get(FORCE_ENV, "").lower() in ("1", "true", "yes")
+    slot = slot or (None if cli_spec else env.get(SLOT_ENV) or None)
+    selection = None
+    if slot:
+        target = _slot_target(slot, env, toolkits, host)
+    else:
+        default = configured_default(env, data_home(env))
+        if default and not cli_spec:
+            try:
+                VersionSpec.parse(default[0])
+            except SpecError:
+                if not (env.get("CUDASWITCH_CUDA") or env.get("CUDA_VERSION")):
+                    target = _slot_target(default[0], env, toolkits, host)
+                    plan = make_plan(target, toolkits, env, argv)
+                    return Outcome(None, target, plan, host, toolkits)
+                default = None
+        request = read_request(cli_spec, env, default)
+        selection = resolve(request, toolkits, host, force=force)
+        tk = selection.toolkit
+        compat = None
+        if selection.verdict.kind == "forward-compat" and compat_driver_in(tk.root):
+            compat = os.path.join(tk.root, "compat")
+        target = Target(tk, compat_dir=compat)
+    plan = make_plan(target, toolkits, env, argv)
+    if selection is not None and selection.request.notes:
+        plan = dataclasses.replace(plan, notes=selection.request.notes)
+    return Outcome(selection, target, plan, host, toolkits)

@@ -1,0 +1,62 @@
+"""Shared fixtures: real NVIDIA runtime wheels from PyPI, downloaded once and kept.
+
+The cache folder is ``$CUDASWITCH_TEST_CACHE`` (default ``~/.cache/cudaswitch-tests``); a second
+run needs no network. Each wheel is unpacked the way ``pip install --target`` lays it out.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+CACHE = Path(os.environ.get("CUDASWITCH_TEST_CACHE",
+                            Path.home() / ".cache" / "cudaswitch-tests"))
+
+RUNTIME_WHEELS = {
+    "11.8": "nvidia-cuda-runtime-cu11==11.8.89",
+    "12.4": "nvidia-cuda-runtime-cu12==12.4.127",
+    "13.0": "nvidia-cuda-runtime==13.0.96",
+}
+
+
+def fetch_wheel(requirement: str) -> Path:
+    """The wheel file for ``name==version``, from the cache or PyPI."""
+    name, _, version = requirement.partition("==")
+    stem = name.replace("-", "_")
+    wheels = CACHE / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    found = sorted(wheels.glob(f"{stem}-{version}-*.whl"))
+    if not found:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+             "--disable-pip-version-check", "-q", "-d", str(wheels), requirement],
+            check=True,
+        )
+        found = sorted(wheels.glob(f"{stem}-{version}-*.whl"))
+    assert found, f"pip did not produce a wheel for {requirement}"
+    return found[0]
+
+
+def unpack_wheel(requirement: str, dest: Path) -> Path:
+    """Lay the wheel out like ``pip install --target dest``; reused when already there."""
+    marker = dest / ".complete"
+    if not marker.exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(fetch_wheel(requirement)) as zf:
+            zf.extractall(dest)
+        marker.write_text(requirement)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def runtime_targets() -> dict[str, Path]:
+    """Three real CUDA runtimes (11.8, 12.4, 13.0), each in its own ``--target`` folder."""
+    out = {}
+    for key, req in RUNTIME_WHEELS.items():
+        out[key] = unpack_wheel(req, CACHE / "targets" / req.replace("==", "-"))
+    return out

@@ -1,0 +1,1 @@
+"""facefuse: a FaceFusion-style face swapper."""
