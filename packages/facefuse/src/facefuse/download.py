@@ -1,0 +1,142 @@
+"""Model files on disk: FaceFusion's `.assets/models` layout, CRC32 hash files, resumable
+downloads.
+
+A model `<name>.onnx` is trusted only when `<name>.hash` beside it holds its CRC32 as eight
+hex digits (FaceFusion's format). A file that does not match is deleted and fetched again, so
+a half-finished or corrupted download never reaches ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from facefuse.errors import ModelError
+from facefuse.models import DOWNLOAD_BASES, ModelSpec
+
+CHUNK = 1 << 20
+MODELS_DIR_VARIABLE = "FACEFUSE_MODELS_DIR"
+
+
+def default_models_dir() -> Path:
+    """`$FACEFUSE_MODELS_DIR`, else `.assets/models` under the working directory, where a
+    FaceFusion checkout keeps them."""
+    return Path(os.environ.get(MODELS_DIR_VARIABLE) or Path.cwd() / ".assets" / "models")
+
+
+def crc32_hex(path: Path) -> str:
+    """The file's CRC32 as FaceFusion writes it into `.hash` files: eight lower-case hex
+    digits."""
+    value = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            value = zlib.crc32(chunk, value)
+    return f"{value & 0xFFFFFFFF:08x}"
+
+
+def read_hash_file(path: Path) -> str | None:
+    """The hash a `.hash` file holds, or None when it is missing or not eight hex digits."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip().lower()
+    except OSError:
+        return None
+    if len(text) == 8 and all(c in "0123456789abcdef" for c in text):
+        return text
+    return None
+
+
+def is_valid_model(model_path: Path, hash_path: Path) -> bool:
+    """True when the model exists and its CRC32 equals the one its hash file holds."""
+    expected = read_hash_file(hash_path)
+    return expected is not None and model_path.is_file() and crc32_hex(model_path) == expected
+
+
+def download_file(urls: Sequence[str], dest: Path, *, progress: bool = True,
+                  timeout: float = 30.0) -> None:
+    """Fetch the first URL that answers into `dest`, resuming a `dest.part` left by an
+    interrupted run (HTTP Range); the finished file is renamed into place atomically."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    errors: list[str] = []
+    for url in urls:
+        try:
+            _download_one(url, part, progress=progress, timeout=timeout)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            errors.append(f"{url}: {error}")
+            continue
+        os.replace(part, dest)
+        return
+    raise ModelError(f"cannot download {dest.name} ({'; '.join(errors)})")
+
+
+def _download_one(url: str, part: Path, *, progress: bool, timeout: float) -> None:
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "facefuse"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and have:  # the part is already complete
+            return
+        raise
+    with response:
+        resumed = response.status == 206
+        if not resumed:
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        bar = _progress_bar(part.name.removesuffix(".part"), total, have, progress)
+        try:
+            with part.open("ab" if resumed else "wb") as handle:
+                while chunk := response.read(CHUNK):
+                    handle.write(chunk)
+                    bar.update(len(chunk))
+        finally:
+            bar.close()
+    if total is not None and part.stat().st_size != total:
+        raise ValueError(f"short read: {part.stat().st_size} of {total} bytes")
+
+
+def _progress_bar(name: str, total: int | None, initial: int, enabled: bool):  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=f"downloading {name}", disable=not enabled, leave=False)
+
+
+def ensure_model(spec: ModelSpec, models_dir: Path, *, download: bool = True,
+                 bases: Sequence[str] = DOWNLOAD_BASES, progress: bool = True) -> Path:
+    """Path of a verified `<name>.onnx` in `models_dir`, downloading what is missing.
+
+    A model whose CRC32 differs from its hash file is deleted and fetched again once; if it
+    still differs, or nothing can be fetched, ModelError says where to put the file.
+    """
+    model_path = models_dir / f"{spec.name}.onnx"
+    hash_path = models_dir / f"{spec.name}.hash"
+    if is_valid_model(model_path, hash_path):
+        return model_path
+    if not download:
+        state = "fails its hash check" if model_path.exists() else "is missing"
+        raise ModelError(f"model {spec.name} {state} in {models_dir} "
+                         f"(run `facefuse force-download` or pass --models-dir)")
+    if read_hash_file(hash_path) is None:
+        download_file(_urls(spec, ".hash", bases), hash_path, progress=False)
+    if model_path.exists() and not is_valid_model(model_path, hash_path):
+        model_path.unlink()
+    if not model_path.exists():
+        download_file(_urls(spec, ".onnx", bases), model_path, progress=progress)
+    if not is_valid_model(model_path, hash_path):
+        model_path.unlink(missing_ok=True)
+        raise ModelError(f"model {spec.name} downloaded but does not match "
+                         f"{hash_path.name}; deleted it")
+    return model_path
+
+
+def _urls(spec: ModelSpec, suffix: str, bases: Sequence[str]) -> list[str]:
+    file = f"{spec.name}{suffix}"
+    return [base.format(release=spec.release, file=file) for base in bases]
