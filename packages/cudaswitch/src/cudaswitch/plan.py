@@ -8,6 +8,7 @@ gives exactly what planning B over the original gives (Lmod's rule: switching le
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,6 @@ from .toolkits.model import Toolkit
 PATH_VARS = ("PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH")
 ADDED_ENV = "CUDASWITCH_ADDED"
 ACTIVE_ENV = "CUDASWITCH_ACTIVE"
-SET_ENV = "CUDASWITCH_SET"
 
 # Folders the NVIDIA container runtime, device plugins and WSL use for the *driver's* libraries
 # (libcuda, libnvidia-ml): never toolkit folders, never stripped.
@@ -78,17 +78,13 @@ def _additions(target: Target) -> dict[str, list[str]]:
     }
 
 
-def _decode_added(value: str | None) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for part in (value or "").split(";"):
-        var, _, dirs = part.partition("=")
-        if var in PATH_VARS:
-            out[var] = {d for d in dirs.split(":") if d}
-    return out
-
-
-def _encode_added(added: Mapping[str, Sequence[str]]) -> str:
-    return ";".join(f"{k}={':'.join(v)}" for k, v in added.items() if v)
+def _decode_record(value: str | None) -> dict:
+    """What an earlier plan changed; anything unreadable counts as nothing."""
+    try:
+        data = json.loads(value or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def strip_entries(value: str, toolkits: Sequence[Toolkit], previously_added: set[str],
@@ -109,45 +105,56 @@ def strip_entries(value: str, toolkits: Sequence[Toolkit], previously_added: set
     return kept, removed
 
 
+def _restore_moved(entries: list[str], moved: Mapping[str, int]) -> list[str]:
+    out = [e for e in entries if e not in moved]
+    for entry, index in sorted(moved.items(), key=lambda kv: kv[1]):
+        if entry in entries and isinstance(index, int):
+            out.insert(min(max(index, 0), len(out)), entry)
+    return out
+
+
 def make_plan(target: Target, toolkits: Sequence[Toolkit], base_env: Mapping[str, str],
               argv: Sequence[str] = ()) -> Plan:
     """The environment ``argv`` gets under ``target``, from ``base_env`` and what is installed."""
-    previous = _decode_added(base_env.get(ADDED_ENV))
-    previously_set = [k for k in (base_env.get(SET_ENV) or "").split(":") if k]
-    env = {k: v for k, v in base_env.items() if k not in previously_set}
+    record = _decode_record(base_env.get(ADDED_ENV))
+    prev_paths = record.get("paths") if isinstance(record.get("paths"), dict) else {}
+    prev_set = record.get("set") if isinstance(record.get("set"), dict) else {}
+    env = dict(base_env)
+    for key, old in prev_set.items():
+        if old is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(old)
     additions = _additions(target)
     removed: list[tuple[str, str]] = []
-    added_record: dict[str, list[str]] = {}
+    new_paths: dict[str, dict] = {}
     for var in PATH_VARS:
+        prev = prev_paths.get(var) if isinstance(prev_paths.get(var), dict) else {}
+        added = {a for a in prev.get("added", []) if isinstance(a, str)}
+        moved = prev.get("moved") if isinstance(prev.get("moved"), dict) else {}
         wanted = [d for d in dict.fromkeys(additions[var]) if d]
-        kept, gone = strip_entries(base_env.get(var, ""), toolkits, previous.get(var, set()),
-                                   keep=set())
-        removed.extend((var, g) for g in gone)
-        kept = [k for k in dict.fromkeys(kept) if k not in wanted]
-        value = wanted + kept
+        kept, gone = strip_entries(base_env.get(var, ""), toolkits, added, keep=set())
+        removed.extend((var, g) for g in gone if g not in added)
+        kept = _restore_moved(list(dict.fromkeys(kept)), moved)
+        ours = [w for w in wanted if w not in kept]
+        now_moved = {w: kept.index(w) for w in wanted if w in kept}
+        value = wanted + [k for k in kept if k not in wanted]
         if var == "PATH" and not value:
             value = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         if value:
             env[var] = ":".join(value)
         else:
             env.pop(var, None)
-        if wanted:
-            added_record[var] = wanted
+        if ours or now_moved:
+            new_paths[var] = {"added": ours, "moved": now_moved}
     root = target.toolkit.root
     env["CUDA_HOME"] = root
     env["CUDA_PATH"] = root
     env[ACTIVE_ENV] = f"{target.name}@{root}"
-    extra_keys = []
+    new_set: dict[str, str | None] = {}
     for k, v in target.extra_env:
+        new_set.setdefault(k, env.get(k))
         env[k] = v
-        extra_keys.append(k)
-    if extra_keys:
-        env[SET_ENV] = ":".join(extra_keys)
-    else:
-        env.pop(SET_ENV, None)
-    record = _encode_added(added_record)
-    if record:
-        env[ADDED_ENV] = record
-    else:
-        env.pop(ADDED_ENV, None)
+    new_record = {"paths": new_paths, "set": new_set}
+    env[ADDED_ENV] = json.dumps(new_record, separators=(",", ":"), sort_keys=True)
     return Plan(tuple(argv), env, target, tuple(removed))
