@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from cudaswitch.compat.forward import (
     NOTE_SECTION,
     CompatHeader,

@@ -7,6 +7,7 @@ Row ids are the upstream test descriptions, verbatim, so that the tables can be 
 from __future__ import annotations
 
 import pytest
+
 from cudaswitch.compat.require import (
     CUDA_SUFFIX,
     MAX_REQUIREMENTS,

@@ -109,7 +109,7 @@ def parse_payload(payload: bytes) -> CompatHeader:
     """The JSON payload, with Go's ``encoding/json`` leniency: keys match case-insensitively."""
     try:
         obj = json.loads(payload.decode("utf-8", "replace"), parse_constant=_reject_constant)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise CompatNoteError(f"could not unmarshal JSON data: {e}") from e
     if not isinstance(obj, dict):
         raise CompatNoteError(

@@ -320,6 +320,10 @@ def parse(requirement: str) -> Requirement:
                 raise InvalidExpression(
                     requirement, text, f"{name} value {value!r} is not a version (digits and dots)"
                 )
+            if len(f"{prop} {op} {value}") >= EXPR_MAX:
+                raise InvalidExpression(
+                    requirement, text, f"longer than {EXPR_MAX - 3} characters"
+                )
             factors.append(Factor(name, op, value))
         if factors:
             terms.append(tuple(factors))
