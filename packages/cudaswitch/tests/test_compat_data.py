@@ -29,7 +29,7 @@ def test_every_driver_row_parses(row):
 
 
 def test_newer_releases_never_need_older_drivers():
-    for a, b in zip(CAT.driver_rows, CAT.driver_rows[1:]):
+    for a, b in zip(CAT.driver_rows, CAT.driver_rows[1:], strict=False):
         assert a.min_driver_tuple <= b.min_driver_tuple, (a, b)
 
 

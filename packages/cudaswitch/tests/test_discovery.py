@@ -155,4 +155,5 @@ def test_this_machines_toolkit_and_its_alias():
 
 def test_search_path_root_can_be_a_single_wheel_folder(runtime_targets):
     found = discover({}, search_paths=[str(runtime_targets["12.4"])])
-    assert found[0].version == CudaVersion.parse("12.4.127") and found[0].found_via == "--search-path"
+    assert found[0].version == CudaVersion.parse("12.4.127")
+    assert found[0].found_via == "--search-path"

@@ -54,4 +54,5 @@ def test_order_agrees_with_integer_tuples(a, b):
 
 def test_plain_version():
     assert is_plain_version("11.8") and is_plain_version("12.4.1")
-    assert not is_plain_version("auto") and not is_plain_version(">=12") and not is_plain_version("")
+    assert not is_plain_version("auto") and not is_plain_version(">=12")
+    assert not is_plain_version("")

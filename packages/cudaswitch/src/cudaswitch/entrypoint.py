@@ -20,6 +20,8 @@ USAGE = ("usage: cudaswitch-entrypoint CMD [ARGS...]\n"
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--"]:
+        args = args[1:]
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr)
         return EXIT_USAGE if not args else 0

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .compat.verdict import compat_driver_in
+from .compat.verdict import compat_driver_in, driver_cuda_for
 from .errors import UsageError
 from .host import Host, detect_host
 from .plan import Plan, Target, make_plan
@@ -40,11 +40,14 @@ class Outcome:
         return f"cudaswitch: CUDA {tk.version} from {tk.root}{slot} on {driver} ({verdict})"
 
 
-def gather(env: Mapping[str, str], search_paths: Sequence[str] = ()) -> tuple[Host, tuple[Toolkit, ...]]:
+def gather(env: Mapping[str, str],
+           search_paths: Sequence[str] = ()) -> tuple[Host, tuple[Toolkit, ...]]:
     try:
         host = detect_host(env)
     except ValueError as e:
         raise UsageError(str(e)) from e
+    if host.driver_version and host.driver_cuda is None:
+        host = dataclasses.replace(host, driver_cuda=driver_cuda_for(host.driver_version))
     return host, discover(env, search_paths)
 
 

@@ -210,7 +210,8 @@ def detect_host(env: Mapping[str, str] | None = None, root: str = "/",
     """Driver: override, sysfs, procfs, NVML, nvidia-smi, in that order; GPUs alike."""
     env = os.environ if env is None else env
     o_driver, o_gpus, o_cuda = overrides(env)
-    driver, source, cuda, gpus, gpu_source = o_driver, "override" if o_driver else "none", None, (), "none"
+    driver, cuda, gpus, gpu_source = o_driver, None, (), "none"
+    source = "override" if o_driver else "none"
     if o_gpus is not None:
         gpus, gpu_source = o_gpus, "override"
     if driver is None:

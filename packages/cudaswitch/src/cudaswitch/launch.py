@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import NoReturn
@@ -56,8 +57,10 @@ def verify(plan: Plan, host: Host) -> dict:
     try:
         report = json.loads(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as e:
-        raise VerifyError(f"the runtime probe crashed (exit {out.returncode}): "
-                          f"{out.stderr.strip()[-400:]}") from e
+        how = (f"killed by {signal.Signals(-out.returncode).name}" if out.returncode < 0
+               else f"exit {out.returncode}")
+        raise VerifyError(f"loading {tk.cudart} crashed the runtime probe ({how}): the file is "
+                          f"damaged or not a CUDA runtime {out.stderr.strip()[-300:]}") from e
     if not report.get("loaded"):
         raise VerifyError(f"{tk.cudart} did not load: {report.get('load_error')}")
     version = tk.version
@@ -68,7 +71,8 @@ def verify(plan: Plan, host: Host) -> dict:
                               "cudaErrorInsufficientDriver without one; version taken from the "
                               "toolkit")
         elif not host.has_driver and not device:
-            report["note"] = f"no NVIDIA driver: cudaRuntimeGetVersion gave {report['runtime_error']}"
+            report["note"] = ("no NVIDIA driver: cudaRuntimeGetVersion gave "
+                              f"{report['runtime_error']}")
         else:
             raise VerifyError(f"cudaRuntimeGetVersion failed: {report['runtime_error']} ({rc})")
     got = report.get("runtime_version") or 0

@@ -98,7 +98,7 @@ def read_request(cli_spec: str | None, env: Mapping[str, str],
         except SpecError:
             pass
     for origin, value in (("--cuda", cli_spec), (SPEC_ENV, ours)):
-        if value:
+        if value is not None:
             try:
                 return Request(VersionSpec.parse(value), origin, tuple(notes))
             except SpecError as e:

@@ -38,7 +38,8 @@ class CudaVersion:
     def parse(cls, text: str) -> CudaVersion:
         m = _VERSION_RE.match(text.strip()) if isinstance(text, str) else None
         if not m or len(text) > MAX_SPEC_LENGTH:
-            raise SpecError(f"not a CUDA version: {_show(text)} (expected e.g. '12.4' or '12.4.127')")
+            raise SpecError(
+                f"not a CUDA version: {_show(text)} (expected e.g. '12.4' or '12.4.127')")
         major, minor, patch = m.groups()
         return cls(int(major), int(minor or 0), int(patch) if patch is not None else None)
 

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compat", help="can CUDA VERSION run on a driver/GPU (no install needed)")
     p.add_argument("version", help="toolkit version, e.g. 12.2")
     p.add_argument("--driver", help="driver version, e.g. 525.60.13 (default: this host)")
-    p.add_argument("--arch", help="GPU compute capability, e.g. 9.0 or 8.6,9.0 (default: this host)")
+    p.add_argument("--arch",
+                   help="GPU compute capability, e.g. 9.0 or 8.6,9.0 (default: this host)")
     p.add_argument("--brand", help="GPU brand or product name (e.g. Tesla, GeForce RTX 4090)")
     p.add_argument("--compat-driver", help="driver version of a cuda-compat libcuda to consider")
     add_json(p)

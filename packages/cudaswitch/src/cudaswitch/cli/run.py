@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     u = sub.add_parser("use", help="point /usr/local/cuda (or --link) at SPEC, atomically")
     u.add_argument("spec", help="version spec")
-    u.add_argument("--link", default=DEFAULT_LINK, help=f"symlink to switch (default {DEFAULT_LINK})")
+    u.add_argument("--link", default=DEFAULT_LINK,
+                   help=f"symlink to switch (default {DEFAULT_LINK})")
     u.add_argument("--force", action="store_true")
     add_search(u)
     add_json(u)

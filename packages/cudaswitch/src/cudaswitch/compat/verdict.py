@@ -55,9 +55,9 @@ def driver_cuda_for(driver: str) -> CudaVersion | None:
 def minor_floor(version: CudaVersion) -> str | None:
     best = None
     for f in catalog().minor_floors:
-        if f.major == version.major and f.applies_from.parts <= version.parts:
-            if best is None or f.applies_from.parts > best.applies_from.parts:
-                best = f
+        if (f.major == version.major and f.applies_from.parts <= version.parts
+                and (best is None or f.applies_from.parts > best.applies_from.parts)):
+            best = f
     return best.min_driver if best else None
 
 

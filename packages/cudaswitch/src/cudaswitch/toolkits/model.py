@@ -84,10 +84,7 @@ class Toolkit:
         ``/usr/local/cuda`` points at.
         """
         p = os.path.realpath(path)
-        for d in self.owned_real:
-            if p == d or p.startswith(d + "/"):
-                return True
-        return False
+        return any(p == d or p.startswith(d + "/") for d in self.owned_real)
 
     @property
     def owned_real(self) -> tuple[str, ...]:

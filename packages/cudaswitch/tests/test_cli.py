@@ -1,0 +1,156 @@
+"""The CLI as users run it: a real child process per call."""
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from cs_helpers import clean_env, cudaswitch_cmd
+
+
+def cs(*args, env=None, **kw):
+    return subprocess.run(cudaswitch_cmd(*args), env=env or clean_env(), capture_output=True,
+                          text=True, timeout=60, **kw)
+
+
+def test_compat_example_from_the_docs():
+    out = cs("compat", "12.2", "--driver", "525.60.13", "--arch", "9.0", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["verdict"] == "minor-compat" and d["needs_driver"] == "525.60.13"
+    out = cs("compat", "13.0", "--driver", "525.60.13", "--arch", "9.0")
+    assert out.returncode == 4 and out.stdout.startswith("unsupported:")
+    assert "580.65.06" in out.stdout
+
+
+@pytest.mark.parametrize("bad", ["12.2; rm -rf /", "../../etc", "", "9" * 300, "１２.２", "12.x"])
+@pytest.mark.parametrize("cmd", [("which",), ("exec", "--cuda"), ("env",), ("use",)])
+def test_bad_specs_exit_2_and_change_nothing(bad, cmd, tmp_path):
+    link = tmp_path / "cuda"
+    extra = ["--link", str(link)] if cmd[0] == "use" else []
+    tail = ["--", "true"] if cmd[0] == "exec" else []
+    out = cs(*cmd, bad, *extra, *tail)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "spec" in out.stderr and "Traceback" not in out.stderr
+    assert not os.path.lexists(link)
+
+
+def test_help_documents_exit_codes():
+    out = cs("--help")
+    for code in ("2 ", "3 ", "4 ", "5 ", "127"):
+        assert f"  {code}" in out.stdout
+
+
+def test_list_and_which_json(wheel_roots):
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots), CUDASWITCH_DRIVER_VERSION="580.95.05",
+                    CUDASWITCH_GPU_ARCH="9.0")
+    d = json.loads(cs("list", "--json", env=env).stdout)
+    assert d["host"]["driver_version"] == "580.95.05" and d["host"]["driver_cuda"] == "13.0"
+    versions = {t["version"]: t["verdict"] for t in d["toolkits"]}
+    assert versions["11.8.89"] == "native" and versions["13.0.96"] == "native"
+    w = json.loads(cs("which", "12", "--json", env=env).stdout)
+    assert w["toolkit"]["version"] == "12.4.127" and w["why"]
+
+
+def test_shell_env_switching_twice_leaves_no_trace(wheel_roots):
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots))
+    env["LD_LIBRARY_PATH"] = "/usr/local/nvidia/lib64:/opt/mine/lib"
+    script = f"""
+set -e
+base_ld="$LD_LIBRARY_PATH"
+eval "$({' '.join(cudaswitch_cmd('env', '11.8', '--shell', 'bash'))})"
+first="$LD_LIBRARY_PATH"
+eval "$({' '.join(cudaswitch_cmd('env', '12.4', '--shell', 'bash'))})"
+echo "FIRST=$first"
+echo "SECOND=$LD_LIBRARY_PATH"
+echo "HOME_=$CUDA_HOME"
+"""
+    out = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
+    assert "cuda-11.8" in lines["FIRST"]
+    assert "cuda-11.8" not in lines["SECOND"] and "cuda-12.4" in lines["SECOND"]
+    assert lines["SECOND"].endswith(":/usr/local/nvidia/lib64:/opt/mine/lib")
+    assert "cuda-12.4" in lines["HOME_"]
+
+
+def test_fish_output_is_fish(wheel_roots):
+    out = cs("env", "12", "--shell", "fish", env=clean_env(CUDASWITCH_PATH=str(wheel_roots)))
+    assert out.returncode == 0
+    assert all(line.startswith(("set -gx ", "set -e ")) for line in out.stdout.splitlines())
+    if shutil.which("fish"):
+        check = subprocess.run(["fish", "-n", "-c", out.stdout], capture_output=True)
+        assert check.returncode == 0
+
+
+def make_toolkit(root, runtime_targets, key, soname):
+    src = {"11.8": "nvidia/cuda_runtime/lib", "12.4": "nvidia/cuda_runtime/lib",
+           "13.0": "nvidia/cu13/lib"}[key]
+    (root / "lib64").mkdir(parents=True)
+    shutil.copy(runtime_targets[key] / src / soname, root / "lib64" / soname)
+    (root / "version.json").write_text(json.dumps({"cuda": {"version": key + ".0"}}))
+    return root
+
+
+def test_use_switches_atomically_and_readers_never_see_it_missing(tmp_path, runtime_targets):
+    tks = tmp_path / "toolkits"
+    a = make_toolkit(tks / "cuda-11.8", runtime_targets, "11.8", "libcudart.so.11.0")
+    b = make_toolkit(tks / "cuda-12.4", runtime_targets, "12.4", "libcudart.so.12")
+    link = tmp_path / "cuda"
+    env = clean_env(CUDASWITCH_PATH=str(tks))
+    out = cs("use", "11.8", "--link", str(link), "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert os.readlink(link) == str(a)
+    missing = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                os.readlink(link)
+            except FileNotFoundError:
+                missing.append(1)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for spec in ("12.4", "11.8", "12.4", "11.8", "12.4"):
+            assert cs("use", spec, "--link", str(link), env=env).returncode == 0
+    finally:
+        stop.set()
+        t.join()
+    assert os.readlink(link) == str(b)
+    assert not missing
+    assert not [p for p in tmp_path.iterdir() if ".cudaswitch." in p.name and p.is_symlink()]
+
+
+def test_use_refuses_a_real_folder_and_a_missing_match(tmp_path, runtime_targets):
+    tks = tmp_path / "toolkits"
+    make_toolkit(tks / "cuda-12.4", runtime_targets, "12.4", "libcudart.so.12")
+    real = tmp_path / "cuda"
+    real.mkdir()
+    env = clean_env(CUDASWITCH_PATH=str(tks))
+    out = cs("use", "12.4", "--link", str(real), env=env)
+    assert out.returncode == 6 and "real folder" in out.stderr and real.is_dir()
+    out = cs("use", "10.2", "--link", str(tmp_path / "other"), env=env)
+    assert out.returncode == 3 and not os.path.lexists(tmp_path / "other")
+
+
+def test_doctor_names_what_mixes_toolkits(tmp_path, runtime_targets):
+    env = clean_env(
+        LD_LIBRARY_PATH=":".join([str(runtime_targets["11.8"] / "nvidia/cuda_runtime/lib"),
+                                  str(runtime_targets["12.4"] / "nvidia/cuda_runtime/lib"),
+                                  "/usr/local/cuda-11.2/lib64", ""]),
+        CUDA_HOME="/usr/local/cuda-13.0", CUDA_PATH=str(tmp_path))
+    out = cs("doctor", "--json", env=env)
+    ids = {f["id"] for f in json.loads(out.stdout)["findings"]}
+    assert {"several-cudart-majors", "stale-ld-entry", "cuda-home-path", "ld-empty-entry"} <= ids
+    if os.path.exists("/etc/ld.so.conf.d/zz-cuda-13-0.conf"):
+        assert "ld-so-conf" in ids
+    if os.path.exists("/usr/local/bin/nvcc"):
+        assert "pinned-wrapper" in ids
+    text = cs("doctor", env=env).stdout
+    assert "fix:" in text
