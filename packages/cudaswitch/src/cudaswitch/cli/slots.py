@@ -1,0 +1,238 @@
+"""``install``, ``uninstall``, ``sync``, ``lock``, ``download``, ``slot``: parse and call."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..errors import UsageError
+from .render import emit, table, warn
+
+WITH_HELP = ("comma-separated components: cudart, nvrtc, cublas, cufft, curand, cusolver, "
+             "cusparse, nvjitlink, cupti, cudnn, tensorrt, nvcc (13.x), ptxas (11/12), ... "
+             "(default: cudart)")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _components(text: str | None) -> list[str]:
+    return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+
+def _options(args: argparse.Namespace, prefix: str | None = None):
+    from ..install.engine import InstallOptions
+    from ..install.progress import Reporter
+
+    if getattr(args, "wheelhouse", None) and not os.path.isdir(args.wheelhouse) \
+            and args.func is not cmd_download:
+        raise UsageError(f"--wheelhouse {args.wheelhouse}: no such folder "
+                         "(fill one with cudaswitch download --wheelhouse DIR)")
+    return InstallOptions(env=dict(os.environ), wheelhouse=getattr(args, "wheelhouse", None),
+                          index_url=getattr(args, "index_url", None), prefix=prefix,
+                          reporter=Reporter(mode="quiet" if getattr(args, "json", False)
+                                            else None))
+
+
+def _manifest(args: argparse.Namespace):
+    from ..select import config_paths
+    from ..slots import load_manifest
+    from ..toolkits.search import data_home
+
+    env = dict(os.environ)
+    m = load_manifest(args.manifest, env)
+    if m is None:
+        looked = ", ".join(config_paths(env, data_home(env)))
+        raise UsageError(f"no manifest (cudaswitch.toml) found; looked at: {looked}")
+    for w in m.warnings:
+        warn(w)
+    return m
+
+
+def _install_text(results) -> str:
+    rows = [[r["name"], r["status"], str(r.get("release") or ""), str(r.get("files", "")),
+             r["root"]] for r in results]
+    unchanged = sum(1 for r in results if r["status"] == "unchanged")
+    tail = ""
+    if results and unchanged == len(results):
+        tail = "\nnothing to do: every slot is installed as declared"
+    return table(rows, ["slot", "status", "cuda", "files", "root"]) + tail
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from ..install.engine import default_slot_for, install_slot
+    from ..install.resolve import index_for, release_pins, requirements, resolve_slot
+
+    env = dict(os.environ)
+    slot = default_slot_for(args.version, _components(args.with_), args.name,
+                            args.python, args.package or (), env)
+    opts = _options(args, args.prefix)
+    if args.dry_run:
+        pins = release_pins(slot.release, opts.index, opts.cache, env)
+        wheels = resolve_slot(slot, opts.index, opts.cache, env)
+        data = {"slot": slot.request(), "requirements": requirements(slot, pins),
+                "constraints": list(pins.pins),
+                "extra_index_urls": list(index_for(slot, opts.index).extra_index_urls),
+                "wheels": [w.as_dict() for w in wheels]}
+        emit(data, args.json, lambda d: "\n".join(
+            [f"would install slot {slot.name} (CUDA {slot.release}):"]
+            + [f"  {w['name']}=={w['version']}  {w['filename']}" for w in d["wheels"]]))
+        return 0
+    result = install_slot(slot, opts)
+    emit(result, args.json, lambda r: _install_text([r]))
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from ..install.engine import sync
+
+    m = _manifest(args)
+    results = sync(m, _options(args), locked=args.locked)
+    emit({"manifest": m.path, "slots": results}, args.json,
+         lambda d: _install_text(d["slots"]))
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from ..install.engine import lock
+
+    m = _manifest(args)
+    path, resolved = lock(m, _options(args))
+    data = {"lock": path, "slots": {k: [w.as_dict() for w in v] for k, v in resolved.items()}}
+    emit(data, args.json, lambda d: f"wrote {path}: " + ", ".join(
+        f"{k} ({len(v)} wheels)" for k, v in d["slots"].items()))
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from ..install.engine import default_slot_for, download
+    from ..install.lockfile import read_lock
+
+    env = dict(os.environ)
+    locked = None
+    if args.version:
+        slots = [default_slot_for(args.version, _components(args.with_), args.name,
+                                  args.python, args.package or (), env)]
+    else:
+        m = _manifest(args)
+        slots = list(m.slots)
+        locked = read_lock(m) if args.locked else None
+    os.makedirs(args.wheelhouse, exist_ok=True)
+    out = download(slots, args.wheelhouse, _options(args), locked)
+    emit({"wheelhouse": os.path.abspath(args.wheelhouse), "slots": out}, args.json,
+         lambda d: "\n".join(f"{s['name']}: {len(s['wheels'])} wheels"
+                             + (f" + {', '.join(s['packages'])}" if s["packages"] else "")
+                             for s in d["slots"]) + f"\nin {d['wheelhouse']}")
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from ..install.engine import uninstall
+
+    result = uninstall(args.target, dict(os.environ), force=args.force, link=args.link)
+
+    def text(r: dict) -> str:
+        s = (f"removed slot {r['name']} ({r['removed_files']} files) from {r['root']}; "
+             f"store freed {_mb(r['store_bytes_freed'])}")
+        if r["left"]:
+            s += "\nleft in place (not installed by cudaswitch):\n  " + "\n  ".join(r["left"])
+        return s
+    emit(result, args.json, text)
+    return 0
+
+
+def cmd_slot_suggest(args: argparse.Namespace) -> int:
+    from ..slots import suggest
+
+    data = suggest(args.cuda, args.for_)
+    emit(data, args.json, lambda d: d["toml"] + "".join(f"# {n}\n" for n in d["notes"]))
+    return 0
+
+
+def cmd_slot_list(args: argparse.Namespace) -> int:
+    from ..install.sizes import slot_sizes
+    from ..slots import slot_names
+
+    env = dict(os.environ)
+    sizes = {v["name"]: (k, v) for k, v in slot_sizes(env).items()}
+    data = []
+    for n in slot_names(env):
+        root, s = sizes.get(n, (None, {}))
+        data.append({"name": n, "installed": root is not None, "root": root, **s})
+    emit(data, args.json, lambda d: table(
+        [[r["name"], str(r.get("release") or "-"), _mb(r["apparent"]) if r["installed"] else "-",
+          _mb(r["unique"]) if r["installed"] else "-", r["root"] or "not installed"]
+         for r in d], ["slot", "cuda", "apparent", "unique", "root"]))
+    return 0
+
+
+def _index_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wheelhouse", metavar="DIR",
+                   help="install from this folder of wheels only, with no index (offline)")
+    p.add_argument("--index-url", metavar="URL", help="the package index pip uses")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("install", help="install a CUDA runtime slot from NVIDIA's wheels",
+                       description="Install CUDA VERSION (e.g. 12.4, 11.8, 13.0.2) from NVIDIA's "
+                       "PyPI wheels into a managed slot laid out like a toolkit.")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--with", dest="with_", metavar="LIST", help=WITH_HELP)
+    p.add_argument("--name", help="slot name (default cudaX.Y)")
+    p.add_argument("--prefix", metavar="DIR", help="install here instead of the data home")
+    p.add_argument("--python", metavar="PY", help="interpreter for the slot's environment")
+    p.add_argument("--package", action="append", metavar="REQ",
+                   help="a Python package for the slot's environment (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="resolve and list the wheels only")
+    p.add_argument("--json", action="store_true")
+    _index_flags(p)
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("uninstall", help="remove a slot (exactly what was installed)")
+    p.add_argument("target", metavar="SLOT|VERSION")
+    p.add_argument("--force", action="store_true",
+                   help="remove even while the global link points at it")
+    p.add_argument("--link", default="/usr/local/cuda", help="the global link to check")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_uninstall)
+
+    p = sub.add_parser("sync", help="install every slot of the manifest")
+    p.add_argument("--locked", action="store_true",
+                   help="install exactly the wheels of cudaswitch.lock; fail on any drift")
+    p.add_argument("--manifest", metavar="PATH")
+    p.add_argument("--json", action="store_true")
+    _index_flags(p)
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("lock", help="write cudaswitch.lock: exact wheels and hashes per slot")
+    p.add_argument("--manifest", metavar="PATH")
+    p.add_argument("--json", action="store_true")
+    _index_flags(p)
+    p.set_defaults(func=cmd_lock)
+
+    p = sub.add_parser("download", help="fill a wheelhouse for offline installs")
+    p.add_argument("version", nargs="?", metavar="VERSION",
+                   help="one CUDA version (default: every slot of the manifest)")
+    p.add_argument("--with", dest="with_", metavar="LIST", help=WITH_HELP)
+    p.add_argument("--name")
+    p.add_argument("--python", metavar="PY")
+    p.add_argument("--package", action="append", metavar="REQ")
+    p.add_argument("--wheelhouse", metavar="DIR", default="wheelhouse")
+    p.add_argument("--index-url", metavar="URL")
+    p.add_argument("--manifest", metavar="PATH")
+    p.add_argument("--locked", action="store_true", help="the wheels of cudaswitch.lock")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("slot", help="slots: suggest a coherent stack, list them")
+    ssub = p.add_subparsers(dest="slot_command", metavar="SUBCOMMAND",
+                            parser_class=type(p))
+    q = ssub.add_parser("suggest", help="propose a slot for an app from the compat data")
+    q.add_argument("--cuda", required=True, metavar="VERSION")
+    q.add_argument("--for", dest="for_", default="onnxruntime", choices=["onnxruntime"])
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_slot_suggest)
+    q = ssub.add_parser("list", help="declared and installed slots with their disk use")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_slot_list)

@@ -1,0 +1,135 @@
+"""Downloading resolved wheels into the cache: hash-checked, resumable, with progress."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+
+from ..errors import CudaswitchError
+from .resolve import Wheel
+
+CHUNK = 1 << 20
+
+
+class FetchError(CudaswitchError):
+    pass
+
+
+def _sha256_file(path: str, on_chunk: Callable[[int], None] | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            if on_chunk:
+                on_chunk(len(chunk))
+    return h.hexdigest()
+
+
+def _local_path(url: str) -> str | None:
+    p = urllib.parse.urlparse(url)
+    if p.scheme == "file":
+        return urllib.request.url2pathname(p.path)
+    if p.scheme == "" and url.startswith("/"):
+        return url
+    return None
+
+
+def cached_path(wheel: Wheel, cache: str) -> str:
+    return os.path.join(cache, "wheels", wheel.filename)
+
+
+def _verified_marker(path: str) -> str:
+    return path + ".sha256"
+
+
+def is_cached(wheel: Wheel, cache: str) -> bool:
+    path = cached_path(wheel, cache)
+    try:
+        with open(_verified_marker(path), encoding="ascii") as f:
+            return f.read().strip() == wheel.sha256 and os.path.isfile(path)
+    except OSError:
+        return False
+
+
+def fetch(wheel: Wheel, cache: str, wheelhouse: str | None = None,
+          progress: Callable[[str, int, int], None] | None = None) -> str:
+    """A local, verified file for ``wheel``: the wheelhouse's, the cache's, or downloaded."""
+    def tick(done: int, total: int) -> None:
+        if progress:
+            progress(wheel.filename, done, total)
+
+    candidates = []
+    local = _local_path(wheel.url)
+    if local:
+        candidates.append(local)
+    if wheelhouse:
+        candidates.append(os.path.join(wheelhouse, wheel.filename))
+    if is_cached(wheel, cache):
+        return cached_path(wheel, cache)
+    for path in candidates:
+        if os.path.isfile(path):
+            size = os.path.getsize(path)
+            done = [0]
+
+            def on_chunk(n: int, size: int = size, done: list = done) -> None:
+                done[0] += n
+                tick(done[0], size)
+            if _sha256_file(path, on_chunk) == wheel.sha256:
+                return path
+            raise FetchError(f"{path}: sha256 differs from the expected {wheel.sha256}")
+    if local or wheelhouse:
+        raise FetchError(f"{wheel.filename} is not in {wheelhouse or local}")
+    return _download(wheel, cache, tick)
+
+
+def _download(wheel: Wheel, cache: str, tick: Callable[[int, int], None]) -> str:
+    dest = cached_path(wheel, cache)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    part = dest + ".part"
+    have = os.path.getsize(part) if os.path.exists(part) else 0
+    req = urllib.request.Request(wheel.url, headers={"User-Agent": "cudaswitch"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=60)
+    except OSError as e:
+        raise FetchError(f"downloading {wheel.url}: {e}") from e
+    with resp:
+        resumed = have and resp.status == 206
+        total = int(resp.headers.get("Content-Length") or 0) + (have if resumed else 0)
+        mode = "ab" if resumed else "wb"
+        done = have if resumed else 0
+        with open(part, mode) as f:
+            while chunk := resp.read(CHUNK):
+                f.write(chunk)
+                done += len(chunk)
+                tick(done, total)
+    if _sha256_file(part) != wheel.sha256:
+        os.unlink(part)
+        raise FetchError(f"{wheel.filename}: downloaded file does not match sha256 "
+                         f"{wheel.sha256}; removed, run again")
+    os.replace(part, dest)
+    with open(_verified_marker(dest), "w", encoding="ascii") as f:
+        f.write(wheel.sha256)
+    return dest
+
+
+def copy_to(path: str, wheel: Wheel, folder: str) -> str:
+    """Put a verified wheel into a wheelhouse folder (hard link where possible)."""
+    os.makedirs(folder, exist_ok=True)
+    dest = os.path.join(folder, wheel.filename)
+    if os.path.abspath(path) == os.path.abspath(dest):
+        return dest
+    if os.path.exists(dest):
+        if _sha256_file(dest) == wheel.sha256:
+            return dest
+        os.unlink(dest)
+    try:
+        os.link(path, dest)
+    except OSError:
+        shutil.copyfile(path, dest)
+    return dest

@@ -1,0 +1,89 @@
+"""Finding and running pip: argv lists only, never a shell string."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import CudaswitchError, UsageError
+
+PIP_ENV = "CUDASWITCH_PIP"
+
+
+class PipError(CudaswitchError):
+    """pip could not resolve or fetch what a slot needs; the message carries pip's own words."""
+
+
+def pip_argv(env: Mapping[str, str] | None = None) -> list[str]:
+    """How to run pip: ``$CUDASWITCH_PIP``, this interpreter's pip, else pip3/pip on PATH."""
+    env = os.environ if env is None else env
+    if env.get(PIP_ENV):
+        argv = shlex.split(env[PIP_ENV])
+        if not argv or not shutil.which(argv[0], path=env.get("PATH")):
+            raise UsageError(f"{PIP_ENV}={env[PIP_ENV]!r}: no such program")
+        return argv
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    for name in ("pip3", "pip"):
+        exe = shutil.which(name, path=env.get("PATH"))
+        if exe:
+            return [exe]
+    raise UsageError("no pip found: install it into this Python (python -m ensurepip) or set "
+                     f"{PIP_ENV} to a pip command (e.g. '/usr/bin/python3 -m pip')")
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where pip looks: a wheelhouse means no index at all (offline)."""
+
+    wheelhouse: str | None = None
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+
+    def argv(self) -> list[str]:
+        if self.wheelhouse:
+            return ["--no-index", "--find-links", self.wheelhouse]
+        out: list[str] = []
+        if self.index_url:
+            out += ["--index-url", self.index_url]
+        for u in self.extra_index_urls:
+            out += ["--extra-index-url", u]
+        return out
+
+
+def run_pip(args: Sequence[str], env: Mapping[str, str] | None = None,
+            what: str = "pip") -> subprocess.CompletedProcess:
+    argv = [*pip_argv(env), *args]
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=child_env)
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines()
+                 if ln.strip() and not ln.startswith("WARNING: Location")]
+        raise PipError(f"{what} failed (exit {proc.returncode}): "
+                       + "\n  ".join(lines[-8:] or ["no output"]))
+    return proc
+
+
+def dry_run_report(requirements: Sequence[str], constraints: Sequence[str],
+                   index: IndexOptions, env: Mapping[str, str] | None = None,
+                   what: str = "pip resolve") -> dict:
+    """``pip install --dry-run --report``: what pip would install, with URLs and hashes."""
+    with tempfile.TemporaryDirectory(prefix="cudaswitch-pip-") as tmp:
+        cfile = os.path.join(tmp, "constraints.txt")
+        report = os.path.join(tmp, "report.json")
+        with open(cfile, "w", encoding="utf-8") as f:
+            f.write("\n".join(constraints) + "\n")
+        run_pip(["install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+                 "--quiet", "--report", report, "-c", cfile, *index.argv(), *requirements],
+                env, what)
+        with open(report, encoding="utf-8") as f:
+            return json.load(f)
