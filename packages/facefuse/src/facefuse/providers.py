@@ -116,7 +116,9 @@ def tensorrt_cache_dir(config: RuntimeConfig) -> Path:
 def provider_options(name: str, config: RuntimeConfig) -> dict[str, Any]:
     """The options FaceFusion sets per provider, with the TensorRT cache keyed properly."""
     if name == "CUDAExecutionProvider":
-        return {"device_id": config.device_id, "cudnn_conv_algo_search": "DEFAULT"}
+        # DEFAULT search picks a fallback kernel for CenterFace's depthwise convolutions on
+        # cuDNN 9 (181 ms per 640x640 frame on an H100, against 1.7 ms with EXHAUSTIVE)
+        return {"device_id": config.device_id, "cudnn_conv_algo_search": "EXHAUSTIVE"}
     if name == "TensorrtExecutionProvider":
         cache = tensorrt_cache_dir(config)
         cache.mkdir(parents=True, exist_ok=True)
