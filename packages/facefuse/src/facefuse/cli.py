@@ -13,13 +13,25 @@ from pathlib import Path
 
 from facefuse import choices
 from facefuse.download import default_models_dir, ensure_model
-from facefuse.errors import EXIT_CODES, INTERRUPTED_EXIT_CODE, FacefuseError, InputError, \
-    NoFaceError, UsageError
-from facefuse.media import check_output_path, is_image_path, is_video_path, read_image, \
-    write_image
+from facefuse.errors import (
+    EXIT_CODES,
+    INTERRUPTED_EXIT_CODE,
+    FacefuseError,
+    InputError,
+    NoFaceError,
+    UsageError,
+)
+from facefuse.media import check_output_path, is_image_path, is_video_path, read_image, write_image
 from facefuse.models import MODELS, get_model
-from facefuse.pipeline import Engine, Settings, build_engine, detect_faces, prepare_source, \
-    swap_faces, swap_frame
+from facefuse.pipeline import (
+    Engine,
+    Settings,
+    build_engine,
+    detect_faces,
+    prepare_source,
+    swap_faces,
+    swap_frame,
+)
 from facefuse.providers import RuntimeConfig, resolve_provider_names
 from facefuse.types import SourceIdentity, StageTimes
 

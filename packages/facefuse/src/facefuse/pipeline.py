@@ -21,8 +21,7 @@ from facefuse.errors import NoFaceError
 from facefuse.media import read_image
 from facefuse.models import RECOGNIZER_FOR_SWAPPER, get_model
 from facefuse.providers import RuntimeConfig, create_session
-from facefuse.swap import ClassicalSwapper, FaceRecognizer, OnnxSwapper, Swapper, \
-    static_initializer
+from facefuse.swap import ClassicalSwapper, FaceRecognizer, OnnxSwapper, Swapper, static_initializer
 from facefuse.types import Face, Frame, SourceIdentity, StageTimes
 
 

@@ -19,8 +19,14 @@ from facefuse.align import template_points, warp_face
 from facefuse.errors import ModelError
 from facefuse.mask import box_mask, ellipse_mask
 from facefuse.models import ModelSpec
-from facefuse.types import Embedding, Frame, Landmarks5, SourceIdentity, StageTimes, \
-    WarpTemplateName
+from facefuse.types import (
+    Embedding,
+    Frame,
+    Landmarks5,
+    SourceIdentity,
+    StageTimes,
+    WarpTemplateName,
+)
 
 
 class Swapper(Protocol):
