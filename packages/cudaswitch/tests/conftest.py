@@ -71,3 +71,56 @@ def wheel_roots(runtime_targets: dict[str, Path], tmp_path_factory) -> Path:
     for key, target in runtime_targets.items():
         (root / f"cuda-{key}").symlink_to(target)
     return root
+
+
+# --- slots and installs (test_slots*, test_install*, test_cli_slots) -------------------------
+
+SLOT_WHEELHOUSE = CACHE / "slot-wheelhouse"
+SLOT_CACHE = CACHE / "slot-cache"
+
+
+def slot_cli(*args: str, env: dict[str, str], check: bool = True,
+             timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real ``cudaswitch`` command in a child process, with ``env``."""
+    proc = subprocess.run([sys.executable, "-m", "cudaswitch.cli.main", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"cudaswitch {' '.join(args)} -> {proc.returncode}\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def slot_env(home: Path, **extra: str) -> dict[str, str]:
+    """A child environment with its own data home, the shared wheel cache, no manifest."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CUDASWITCH_", "NVIDIA_REQUIRE")) and k not in (
+               "CUDA_VERSION", "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "VIRTUAL_ENV")}
+    env.update(CUDASWITCH_HOME=str(home), CUDASWITCH_CACHE=str(SLOT_CACHE),
+               CUDASWITCH_CONFIG=os.devnull)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def slot_wheelhouse(tmp_path_factory) -> Path:
+    """Wheels for a CUDA 11.8 and a 12.4 slot with cudart and nvrtc, fetched once from PyPI
+    by ``cudaswitch download`` (resolution through the index) and kept across runs."""
+    marker = SLOT_WHEELHOUSE / ".complete-v1"
+    if not marker.exists():
+        home = tmp_path_factory.mktemp("download-home")
+        for version in ("11.8", "12.4"):
+            slot_cli("download", version, "--with", "cudart,nvrtc", "--wheelhouse",
+                     str(SLOT_WHEELHOUSE), env=slot_env(home))
+        marker.write_text("11.8 12.4 cudart,nvrtc\n")
+    return SLOT_WHEELHOUSE
+
+
+@pytest.fixture(scope="session")
+def runtime_slots(slot_wheelhouse: Path, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A data home with slots ``cuda11.8`` and ``cuda12.4`` (cudart + nvrtc) installed."""
+    home = tmp_path_factory.mktemp("slots-home")
+    env = slot_env(home)
+    for version in ("11.8", "12.4"):
+        slot_cli("install", version, "--with", "cudart,nvrtc", "--wheelhouse",
+                 str(slot_wheelhouse), env=env)
+    return home, env

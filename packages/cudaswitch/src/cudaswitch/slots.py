@@ -153,6 +153,8 @@ def resolve_release(text: str, env: Mapping[str, str] | None = None) -> str:
     Raises UsageError naming the valid choices for anything else, before any path is built.
     """
     try:
+        if not isinstance(text, str) or not text.isascii():
+            raise SpecError(f"not a CUDA version: {text!r:.40} (ASCII digits only, e.g. '12.4')")
         v = CudaVersion.parse(text)
     except SpecError as e:
         raise UsageError(f"{e}; CUDA releases NVIDIA publishes as wheels: "

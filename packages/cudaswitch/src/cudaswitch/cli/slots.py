@@ -21,15 +21,16 @@ def _components(text: str | None) -> list[str]:
     return [c.strip() for c in (text or "").split(",") if c.strip()]
 
 
-def _options(args: argparse.Namespace, prefix: str | None = None):
+def _options(args: argparse.Namespace, prefix: str | None = None, source: bool = True):
+    """Install options; ``source=False`` when --wheelhouse is where wheels go, not come from."""
     from ..install.engine import InstallOptions
     from ..install.progress import Reporter
 
-    if getattr(args, "wheelhouse", None) and not os.path.isdir(args.wheelhouse) \
-            and args.func is not cmd_download:
-        raise UsageError(f"--wheelhouse {args.wheelhouse}: no such folder "
+    wheelhouse = getattr(args, "wheelhouse", None) if source else None
+    if wheelhouse and not os.path.isdir(wheelhouse):
+        raise UsageError(f"--wheelhouse {wheelhouse}: no such folder "
                          "(fill one with cudaswitch download --wheelhouse DIR)")
-    return InstallOptions(env=dict(os.environ), wheelhouse=getattr(args, "wheelhouse", None),
+    return InstallOptions(env=dict(os.environ), wheelhouse=wheelhouse,
                           index_url=getattr(args, "index_url", None), prefix=prefix,
                           reporter=Reporter(mode="quiet" if getattr(args, "json", False)
                                             else None))
@@ -119,7 +120,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         slots = list(m.slots)
         locked = read_lock(m) if args.locked else None
     os.makedirs(args.wheelhouse, exist_ok=True)
-    out = download(slots, args.wheelhouse, _options(args), locked)
+    out = download(slots, args.wheelhouse, _options(args, source=False), locked)
     emit({"wheelhouse": os.path.abspath(args.wheelhouse), "slots": out}, args.json,
          lambda d: "\n".join(f"{s['name']}: {len(s['wheels'])} wheels"
                              + (f" + {', '.join(s['packages'])}" if s["packages"] else "")

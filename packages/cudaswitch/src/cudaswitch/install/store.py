@@ -163,6 +163,8 @@ class Store:
                     files += 1
                     freed += st.st_size
                     gone.add(n.split(".")[0])
+            if not os.listdir(sub):
+                os.rmdir(sub)
         if gone and os.path.isdir(self.index):
             for n in os.listdir(self.index):
                 p = os.path.join(self.index, n)

@@ -1,0 +1,226 @@
+"""The manifest, its validation and the ONNX Runtime facts it checks against (no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cudaswitch.errors import NoMatchError, UsageError
+from cudaswitch.install.lockfile import LockDrift, read_lock, write_lock
+from cudaswitch.install.pip import IndexOptions
+from cudaswitch.install.resolve import ReleasePins, Wheel, index_for, requirements
+from cudaswitch.install.store import StoreError, slot_path
+from cudaswitch.slots import (
+    load_manifest,
+    make_slot,
+    ort_build_for,
+    parse_manifest,
+    resolve_release,
+    slot_names,
+    slot_toml,
+    suggest,
+    target_for_slot,
+)
+
+GOOD = """
+default = "cuda12"
+
+[[slot]]
+name = "cuda11"
+cuda = "11.8"
+components = ["cudart", "cublas", "cufft", "curand", "nvrtc", "cudnn"]
+cudnn = "8.9.*"
+python = "python3"
+packages = ["onnxruntime-gpu==1.18.1"]
+
+[[slot]]
+name = "cuda12"
+cuda = "12.4"
+components = ["cudart", "cublas", "cufft", "curand", "cudnn"]
+cudnn = "9.*"
+packages = ["onnxruntime-gpu==1.22.0"]
+env = { ORT_LOGGING_LEVEL = "2" }
+
+[[slot]]
+name = "cuda12-trt"
+cuda = "12.4"
+components = ["cudart", "cublas", "cudnn", "tensorrt"]
+tensorrt = "10.1.*"
+packages = ["onnxruntime-gpu==1.22.0"]
+"""
+
+
+def parse(text: str):
+    return parse_manifest(text, "/x/cudaswitch.toml", {})
+
+
+def test_good_manifest():
+    m = parse(GOOD)
+    assert m.default == "cuda12"
+    assert m.names == ["cuda11", "cuda12", "cuda12-trt"]
+    c11 = m.get("cuda11")
+    assert c11.release == "11.8.0" and c11.cudnn == "8.9.*"
+    assert m.get("cuda12").python == "python3"  # packages imply an environment
+    assert dict(m.get("cuda12").env) == {"ORT_LOGGING_LEVEL": "2"}
+    assert "tensorrt" in m.get("cuda12-trt").components
+    assert m.warnings == ()
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('[[slot]]\nname="a"\ncuda="12.4"\ncomponents=["cudart","cudaa"]\n', "unknown component"),
+    ('[[slot]]\nname="a"\ncuda="11.8"\npackages=["onnxruntime-gpu==1.20.0"]\n',
+     "built for CUDA 12"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\npackages=["onnxruntime-gpu==1.18.1"]\n',
+     "built for CUDA 11"),
+    ('[[slot]]\nname="a"\ncuda="13.0"\npackages=["onnxruntime-gpu==1.22.0"]\n',
+     "onnxruntime-gpu==1.31.1"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\npackages=["onnxruntime-gpu"]\n', "pin onnxruntime-gpu"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\npackages=["onnxruntime-gpu==1.22.0","onnxruntime"]\n',
+     "shadows"),
+    ('[[slot]]\nname="a"\ncuda="11.8"\ncudnn="9.*"\npackages=["onnxruntime-gpu==1.18.1"]\n',
+     "needs cuDNN 8"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\n[[slot]]\nname="a"\ncuda="11.8"\n', "used twice"),
+    ('[[slot]]\nname="a"\ncuda="12.77"\n', "11.8, 12.0"),
+    ('[[slot]]\nname="../x"\ncuda="12.4"\n', "bad slot name"),
+    ('[[slot]]\nname="a"\ncuda="../12"\n', "not a CUDA version"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\ncomponents=["nvcc"]\n', "runfile"),
+    ('[[slot]]\nname="a"\ncuda="11.8"\ntensorrt="10.14.*"\n', "last is 10.13.0.35"),
+    ('[[slot]]\nname="a"\ncuda="13.0"\ncudnn="8.9.*"\n', "first is 9.12"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\nenv={LD_LIBRARY_PATH="/x"}\n', "set by cudaswitch"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\npackages=["--index-url=http://x"]\n', "plain requirement"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\npython="-c"\n', "interpreter"),
+    ('[[slot]]\nname="a"\ncuda="12.4"\ncolour="red"\n', "unknown key"),
+    ('[slots.a]\ncuda="12.4"\n', "[[slot]]"),
+    ('[[slot]]\nname="a"\ncuda=12.4\n', "version string"),
+    ("[[slot]\n", "not valid TOML"),
+], ids=lambda v: v if len(v) < 30 else None)
+def test_bad_manifests(text, needle):
+    with pytest.raises(UsageError) as e:
+        parse(text)
+    assert needle in str(e.value)
+
+
+def test_missing_cudnn_is_a_warning():
+    m = parse('[[slot]]\nname="a"\ncuda="11.8"\npackages=["onnxruntime-gpu==1.18.1"]\n')
+    assert any("cuDNN" in w for w in m.warnings)
+
+
+@pytest.mark.parametrize(("text", "release"), [
+    ("11.8", "11.8.0"), ("12.4", "12.4.1"), ("12.4.0", "12.4.0"), ("12", "12.9.2.0"),
+    ("13.0", "13.0.3.0"), ("13.0.2", "13.0.2"), ("v12.8", "12.8.2.0"),
+])
+def test_resolve_release(text, release):
+    assert resolve_release(text, {}) == release
+
+
+@pytest.mark.parametrize("text", ["12.77", "../x", "12.4; rm -rf /", "", "1" * 80, "10.2",
+                                  "12.4.9", "１２.４"])
+def test_bad_release(text):
+    with pytest.raises(UsageError) as e:
+        resolve_release(text, {})
+    assert "11.8, 12.0, 12.1" in str(e.value)
+
+
+def test_extra_release_from_env():
+    assert resolve_release("13.6", {"CUDASWITCH_EXTRA_RELEASES": "13.6.0"}) == "13.6.0"
+
+
+@pytest.mark.parametrize(("ort", "major", "cudnn"), [
+    ("1.16.3", 11, 8), ("1.17.1", 11, 8), ("1.18.0", 11, 8), ("1.18.1", 11, 8),
+    ("1.19.2", 12, 9), ("1.20.0", 12, 9), ("1.22.0", 12, 9), ("1.26.0", 12, 9),
+    ("1.27.0", 13, 9), ("1.31.1", 13, 9),
+])
+def test_ort_builds_from_shipped_data(ort, major, cudnn):
+    b = ort_build_for(ort)
+    assert b is not None and (b.cuda_major, b.cudnn_major) == (major, cudnn)
+
+
+@pytest.mark.parametrize(("cuda", "ort"), [("11.8", "onnxruntime-gpu==1.18.*"),
+                                           ("12.4", "onnxruntime-gpu==1.26.0"),
+                                           ("13.0", "onnxruntime-gpu==1.31.1")])
+def test_suggest_is_coherent_and_round_trips(cuda, ort):
+    s = suggest(cuda, "onnxruntime", {})
+    assert s["slot"]["packages"] == [ort]
+    m = parse(s["toml"])  # what suggest prints is a valid manifest
+    assert m.slots[0].cuda == s["slot"]["cuda"]
+    if cuda == "11.8":
+        assert s["slot"]["cudnn"] == "8.9.*" and "nvrtc" in s["slot"]["components"]
+
+
+def test_slot_toml_escapes():
+    t = {"name": "a", "cuda": "12.4", "env": {"X": 'quote " and \\'}}
+    assert dict(parse(slot_toml(t)).slots[0].env) == {"X": 'quote " and \\'}
+
+
+@pytest.mark.parametrize(("member", "dest"), [
+    ("nvidia/cu13/lib/libcudart.so.13", "lib/libcudart.so.13"),
+    ("nvidia/cu13/bin/nvcc", "bin/nvcc"),
+    ("nvidia/cu13/nvvm/bin/cicc", "nvvm/bin/cicc"),
+    ("nvidia/cuda_runtime/lib/libcudart.so.12", "lib/libcudart.so.12"),
+    ("nvidia/cudnn/include/cudnn.h", "include/cudnn.h"),
+    ("nvidia/cuda_nvcc/nvvm/libdevice/libdevice.10.bc", "nvvm/libdevice/libdevice.10.bc"),
+    ("tensorrt_libs/libnvinfer.so.10", "lib/libnvinfer.so.10"),
+    ("nvidia/cuda_runtime/lib/__init__.py", None),
+    ("nvidia/__init__.py", None),
+    ("nvidia_cuda_runtime_cu12-12.4.127.dist-info/METADATA", None),
+    ("tensorrt_libs/__init__.py", None),
+])
+def test_slot_path(member, dest):
+    assert slot_path(member) == dest
+
+
+@pytest.mark.parametrize("member", ["nvidia/cu13/../../../etc/passwd", "/etc/passwd",
+                                    "../x"])
+def test_slot_path_refuses_escape(member):
+    with pytest.raises(StoreError):
+        slot_path(member)
+
+
+PINS = ReleasePins("12.4.1", ("nvidia-cublas-cu12==12.4.5.8.*",
+                              "nvidia-cuda-nvcc-cu12==12.4.131.*",
+                              "nvidia-cuda-runtime-cu12==12.4.127.*"),
+                   ("cublas", "cudart", "nvcc", "nvrtc"))
+
+
+def test_requirements_for_cudnn_and_tensorrt():
+    slot, _ = make_slot({"name": "t", "cuda": "12.4", "components": ["cudart", "cudnn", "ptxas"],
+                         "tensorrt": ">=10.1,<10.2"}, "t", {})
+    assert requirements(slot, PINS) == [
+        "cuda-toolkit[cudart]==12.4.1", "nvidia-cuda-nvcc-cu12==12.4.131.*",
+        "nvidia-cudnn-cu12", "tensorrt-cu12-libs>=10.1,<10.2"]
+    assert index_for(slot, IndexOptions()).extra_index_urls == ("https://pypi.nvidia.com",)
+    assert index_for(slot, IndexOptions(wheelhouse="/w")).extra_index_urls == ()
+
+
+def test_requirements_missing_extra():
+    slot, _ = make_slot({"name": "t", "cuda": "12.4", "components": ["nvjpeg"]}, "t", {})
+    with pytest.raises(UsageError, match="has no component nvjpeg"):
+        requirements(slot, PINS)
+
+
+def test_lock_drift(tmp_path):
+    path = tmp_path / "cudaswitch.toml"
+    path.write_text('[[slot]]\nname="a"\ncuda="12.4"\n')
+    m = load_manifest(str(path), {})
+    w = Wheel("nvidia-cuda-runtime-cu12", "12.4.127", "x.whl", "file:///x.whl", "0" * 64)
+    write_lock(m, {"a": [w]})
+    path.write_text('# a comment changes nothing\n[[slot]]\nname="a"\ncuda="12.4"\n')
+    assert read_lock(load_manifest(str(path), {})) == {"a": [w]}
+    path.write_text('[[slot]]\nname="a"\ncuda="12.4"\ncomponents=["cudart","nvrtc"]\n')
+    with pytest.raises(LockDrift, match="changed since the lock"):
+        read_lock(load_manifest(str(path), {}))
+    path.write_text('[[slot]]\nname="b"\ncuda="12.4"\n')
+    with pytest.raises(LockDrift, match="not in the lock"):
+        read_lock(load_manifest(str(path), {}))
+
+
+def test_unknown_slot_names_the_slots(tmp_path):
+    man = tmp_path / "cudaswitch.toml"
+    man.write_text('[[slot]]\nname="declared"\ncuda="12.4"\n')
+    env = {"CUDASWITCH_HOME": str(tmp_path), "CUDASWITCH_CONFIG": str(man)}
+    assert slot_names(env) == ["declared"]
+    with pytest.raises(NoMatchError, match="slots: declared"):
+        target_for_slot("nope", env, (), None)
+    with pytest.raises(NoMatchError, match="cudaswitch sync"):
+        target_for_slot("declared", env, (), None)
+    assert load_manifest(None, {"CUDASWITCH_CONFIG": str(tmp_path / "none.toml"),
+                                "CUDASWITCH_HOME": str(tmp_path)}) is None
