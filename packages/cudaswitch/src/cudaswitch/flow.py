@@ -14,8 +14,9 @@ from .compat.verdict import compat_driver_in, driver_cuda_for
 from .errors import UsageError
 from .host import Host, detect_host
 from .plan import Plan, Target, make_plan
-from .select import Selection, configured_default, read_request, resolve
+from .select import Selection, config_paths, configured_default, read_request, resolve
 from .toolkits import data_home, discover
+from .toolkits.search import PATH_ENV, PREFIX_ENV, site_dirs
 from .toolkits.model import Toolkit
 from .versions import SpecError, VersionSpec
 
@@ -91,3 +92,26 @@ def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None =
     if selection is not None and selection.request.notes:
         plan = dataclasses.replace(plan, notes=selection.request.notes)
     return Outcome(selection, target, plan, host, toolkits)
+
+
+def watch_paths(env: Mapping[str, str], search_paths: Sequence[str],
+                toolkits: Sequence[Toolkit]) -> list[str]:
+    """Every file and folder whose change could change what the flow decides here."""
+    home = data_home(env)
+    prefix = env.get(PREFIX_ENV) or "/"
+    paths = [os.path.join(home, "toolkits"), os.path.join(home, "venvs"),
+             *config_paths(env, home),
+             os.path.join(prefix, "usr/local"), os.path.join(prefix, "usr/local/cuda"),
+             os.path.join(prefix, "usr/lib/nvidia-cuda-toolkit"), *search_paths,
+             *[p for p in env.get(PATH_ENV, "").split(":") if p]]
+    for var in ("CUDA_HOME", "CUDA_PATH", "CONDA_PREFIX"):
+        if env.get(var):
+            paths += [env[var], os.path.join(env[var], "conda-meta")]
+    for site in site_dirs():
+        paths += [site, os.path.join(site, "nvidia")]
+    for t in toolkits:
+        paths += [t.root, os.path.dirname(t.root), *t.aliases, *t.lib_dirs, *t.bin_dirs,
+                  os.path.join(t.root, "version.json"), os.path.join(t.root, "compat")]
+        if t.cudart:
+            paths.append(t.cudart)
+    return list(dict.fromkeys(paths))

@@ -126,3 +126,36 @@ def switch_link(target: str, link: str = DEFAULT_LINK) -> str | None:
         return previous
     finally:
         os.close(fd)
+
+
+def write_launcher(path: str, python: str | None = None) -> str:
+    """Write a container ENTRYPOINT script that starts the interpreter with ``-I -S``.
+
+    Console scripts made by pip or uv start Python with ``site``, which costs more than the
+    whole decision; this one imports the package from the folder it lives in now, so its
+    start is the bare interpreter's. Written atomically, mode 0755.
+    """
+    import cudaswitch
+
+    python = python or sys.executable
+    if not os.path.isabs(python) or any(c in python for c in "\n\r\0 "):
+        raise SwitchError(f"{python!r} cannot be a launcher interpreter (absolute, no spaces)")
+    where = os.path.dirname(os.path.dirname(os.path.abspath(cudaswitch.__file__)))
+    text = (f"#!{python} -IS\n"
+            "# cudaswitch-entrypoint: picks one CUDA toolkit, then execs the command.\n"
+            "import sys\n"
+            f"sys.path.insert(0, {where!r})\n"
+            "from cudaswitch.entrypoint import main\n"
+            "sys.exit(main())\n")
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise SwitchError(f"cannot write {path}: {e.strerror}") from e
+    return path

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "require",
     "run",
     "doctor",
+    "launcher",
     "slots",
 )
 

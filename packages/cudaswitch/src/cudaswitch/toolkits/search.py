@@ -87,11 +87,11 @@ def candidates(env: Mapping[str, str], search_paths: Sequence[str] = ()) -> Iter
     if env.get("CONDA_PREFIX"):
         yield (env["CONDA_PREFIX"], "CONDA_PREFIX", "conda")
     yield (prefix, "nvidia-cuda-toolkit package", "debian")
-    for sp in _site_dirs():
+    for sp in site_dirs():
         yield (sp, "site-packages", "pip-wheels")
 
 
-def _site_dirs() -> Iterable[str]:
+def site_dirs() -> Iterable[str]:
     seen = []
     try:
         dirs = [*site.getsitepackages(), site.getusersitepackages()]

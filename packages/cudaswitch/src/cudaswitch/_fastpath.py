@@ -1,0 +1,144 @@
+"""The entrypoint's cache of its own decisions, so that a container start costs an interpreter
+start and a few ``stat`` calls, not a full discovery.
+
+A record holds what the full flow decided (the variables to set or unset, the banner) and
+everything that decision read: the selector and path variables, the working folder, the
+driver version and GPU list as the kernel reports them, and the folders discovery looked at
+(by modification time). Any difference is a miss, and the full flow runs again. Only the
+built-in modules ``os``, ``sys`` and ``marshal`` are imported here.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+FORMAT = 1
+CACHE_ENV = "CUDASWITCH_CACHE_DIR"
+OFF_ENV = "CUDASWITCH_NO_CACHE"
+
+# Every variable the full flow may read; their values are part of a record's key.
+KEY_VARS = (
+    "CUDASWITCH_CUDA", "CUDA_VERSION", "CUDASWITCH_SLOT", "CUDASWITCH_PATH", "CUDASWITCH_HOME",
+    "CUDASWITCH_CONFIG", "CUDASWITCH_SYSTEM_PREFIX", "CUDASWITCH_DRIVER_VERSION",
+    "CUDASWITCH_GPU_ARCH", "CUDASWITCH_GPU_BRAND", "CUDASWITCH_DRIVER_CUDA", "CUDASWITCH_FORCE",
+    "CUDA_HOME", "CUDA_PATH", "CONDA_PREFIX", "PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH",
+    "CUDASWITCH_ADDED", "HOME", "XDG_DATA_HOME",
+)
+
+
+def cache_dir(env) -> str | None:
+    if env.get(OFF_ENV, "") not in ("", "0"):
+        return None
+    if env.get(CACHE_ENV):
+        return env[CACHE_ENV]
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or "/root", ".cache")
+    return os.path.join(base, "cudaswitch")
+
+
+def _fnv(text: str) -> str:
+    h = 0xCBF29CE484222325
+    for b in text.encode("utf-8", "surrogateescape"):
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def host_facts(env) -> tuple[str, str]:
+    """Driver version and GPU bus ids as the kernel shows them: cheap enough for every start."""
+    driver = env.get("CUDASWITCH_DRIVER_VERSION") or ""
+    if not driver:
+        for path in ("/sys/module/nvidia/version", "/proc/driver/nvidia/version"):
+            try:
+                with open(path, "rb") as f:
+                    driver = f.read(512).decode("ascii", "replace").strip()
+                break
+            except OSError:
+                continue
+    try:
+        gpus = ",".join(sorted(os.listdir("/proc/driver/nvidia/gpus")))
+    except OSError:
+        gpus = ""
+    return driver, gpus
+
+
+def stamp(path: str) -> tuple[int, int, int]:
+    try:
+        ls = os.lstat(path)
+    except OSError:
+        return (-1, -1, -1)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (ls.st_mtime_ns, -1, -1)
+    return (ls.st_mtime_ns, st.st_mtime_ns, st.st_ino)
+
+
+def key_of(env) -> str:
+    parts = [f"{k}={env.get(k, '')}" for k in KEY_VARS]
+    try:
+        parts.append(f"cwd={os.getcwd()}")
+    except OSError:
+        parts.append("cwd=")
+    return "\0".join(parts)
+
+
+def _record_path(env) -> tuple[str, str] | None:
+    folder = cache_dir(env)
+    if folder is None:
+        return None
+    key = key_of(env)
+    return os.path.join(folder, f"entry-{_fnv(key)}.bin"), key
+
+
+def lookup(env) -> dict | None:
+    """The cached decision for this environment and host, or None."""
+    where = _record_path(env)
+    if where is None:
+        return None
+    path, key = where
+    try:
+        with open(path, "rb") as f:
+            rec = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(rec, dict) or rec.get("format") != FORMAT or rec.get("key") != key:
+        return None
+    if rec.get("host") != host_facts(env):
+        return None
+    for p, s in rec.get("watch", ()):
+        if stamp(p) != s:
+            return None
+    return rec
+
+
+def store(env, changes: dict, banner: str, notes: list, watch: list) -> None:
+    """Write a record atomically; any failure only means the next start is a miss."""
+    where = _record_path(env)
+    if where is None:
+        return
+    path, key = where
+    rec = {
+        "format": FORMAT, "key": key, "host": host_facts(env), "changes": changes,
+        "banner": banner, "notes": notes, "watch": [(p, stamp(p)) for p in watch],
+    }
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        with open(tmp, "wb") as f:
+            marshal.dump(rec, f)
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def apply(env, changes: dict) -> dict:
+    out = dict(env)
+    for k, v in changes.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
