@@ -19,6 +19,7 @@ def clean_env(**extra: str) -> dict[str, str]:
            if not k.startswith(("CUDASWITCH_", "NVIDIA_REQUIRE")) and k not in (
                "CUDA_VERSION", "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH")}
     env["CUDASWITCH_CONFIG"] = os.devnull
+    env["CUDASWITCH_NO_CACHE"] = "1"
     env.update(extra)
     return env
 

@@ -128,10 +128,8 @@ def store(env, changes: dict, banner: str, notes: list, watch: list) -> None:
             marshal.dump(rec, f)
         os.replace(tmp, path)
     except (OSError, ValueError):
-        try:
+        if os.path.lexists(tmp):
             os.unlink(tmp)
-        except OSError:
-            pass
 
 
 def apply(env, changes: dict) -> dict:

@@ -16,8 +16,8 @@ from .host import Host, detect_host
 from .plan import Plan, Target, make_plan
 from .select import Selection, config_paths, configured_default, read_request, resolve
 from .toolkits import data_home, discover
-from .toolkits.search import PATH_ENV, PREFIX_ENV, site_dirs
 from .toolkits.model import Toolkit
+from .toolkits.search import PATH_ENV, PREFIX_ENV, site_dirs
 from .versions import SpecError, VersionSpec
 
 SLOT_ENV = "CUDASWITCH_SLOT"
