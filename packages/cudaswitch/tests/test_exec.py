@@ -213,3 +213,27 @@ def test_wheel_runtime_beats_the_global_loader_entry(wheel_roots):
     report, _ = run_probe(cudaswitch_cmd("exec", "--cuda", "13.0.96"), env, SONAMES["13.0"])
     cudarts = [m for m in report["maps"] if "/libcudart.so" in m]
     assert len(cudarts) == 1 and "/usr/local/cuda-13.0/" not in cudarts[0]
+
+
+def test_forward_compat_puts_the_compat_folder_first(tmp_path, runtime_targets):
+    """A data-center GPU on an R535 driver runs CUDA 13 through the toolkit's compat libcuda."""
+    tk = tmp_path / "tk" / "cuda-13.0"
+    (tk / "lib64").mkdir(parents=True)
+    (tk / "compat").mkdir()
+    cudart = runtime_targets["13.0"] / "nvidia/cu13/lib/libcudart.so.13"
+    (tk / "lib64" / "libcudart.so.13").write_bytes(cudart.read_bytes())
+    (tk / "compat" / "libcuda.so.580.95.05").write_bytes(cudart.read_bytes())
+    (tk / "version.json").write_text('{"cuda": {"version": "13.0.2"}}')
+    base = dict(CUDASWITCH_PATH=str(tmp_path / "tk"), CUDASWITCH_DRIVER_VERSION="535.104.05",
+                CUDASWITCH_GPU_ARCH="9.0")
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "13.0", "--dry-run", "--json", "--",
+                                        "true"), env=clean_env(**base), capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert d["selection"]["verdict"] == "forward-compat"
+    assert d["set"]["LD_LIBRARY_PATH"].split(":")[:2] == [str(tk / "compat"), str(tk / "lib64")]
+    geforce = clean_env(**base, CUDASWITCH_GPU_BRAND="GeForce RTX")
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "13.0", "--", "true"), env=geforce,
+                         capture_output=True, text=True)
+    assert out.returncode == 4 and "580.65.06" in out.stderr

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .compat.verdict import compat_driver_in, driver_cuda_for
+from .compat.verdict import compat_folder, driver_cuda_for
 from .errors import UsageError
 from .host import Host, detect_host
 from .plan import Plan, Target, make_plan
@@ -84,10 +84,8 @@ def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None =
         request = read_request(cli_spec, env, default)
         selection = resolve(request, toolkits, host, force=force)
         tk = selection.toolkit
-        compat = None
-        if selection.verdict.kind == "forward-compat" and compat_driver_in(tk.root):
-            compat = os.path.join(tk.root, "compat")
-        target = Target(tk, compat_dir=compat)
+        found = compat_folder(tk.root, host) if selection.verdict.kind == "forward-compat" else None
+        target = Target(tk, compat_dir=found[0] if found else None)
     plan = make_plan(target, toolkits, env, argv)
     if selection is not None and selection.request.notes:
         plan = dataclasses.replace(plan, notes=selection.request.notes)

@@ -133,7 +133,7 @@ def _listing(toolkits: Sequence[Toolkit]) -> str:
 
 
 def verdicts(toolkits: Sequence[Toolkit], host: Host) -> dict[str, Verdict]:
-    return {t.root: verdict_for(t.version, host, compat_driver_in(t.root))
+    return {t.root: verdict_for(t.version, host, compat_driver_in(t.root, host))
             for t in toolkits if t.ok and t.version is not None}
 
 
@@ -148,7 +148,7 @@ def resolve(request: Request, toolkits: Sequence[Toolkit], host: Host,
             f"{_listing(toolkits)}"
         )
     matches.sort(key=lambda t: t.version.parts if t.version else (), reverse=True)
-    judged = [(t, verdict_for(t.version, host, compat_driver_in(t.root))) for t in matches
+    judged = [(t, verdict_for(t.version, host, compat_driver_in(t.root, host))) for t in matches
               if t.version is not None]
     why = [f"requested {spec} (from {request.origin})",
            f"{len(matches)} installed toolkit(s) match: "

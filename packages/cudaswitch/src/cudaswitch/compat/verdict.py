@@ -9,7 +9,6 @@ image builds and CI, which the override variables can turn into a real check).
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -99,16 +98,26 @@ def builds_for(version: CudaVersion, compute_capability: str) -> bool | None:
     return sm in sms
 
 
-def compat_driver_in(root: str | None) -> str | None:
-    """Driver version of the forward-compat ``libcuda`` a toolkit carries in ``compat/``."""
-    if not root:
+def compat_driver_in(root: str | None, host: Host | None = None) -> str | None:
+    """Driver version of the forward-compat ``libcuda`` in a toolkit's ``compat/`` folder that
+    NVIDIA's rule (the library's ELF note, else its driver major) would load on ``host``."""
+    folder = compat_folder(root, host)
+    return folder[1] if folder else None
+
+
+def compat_folder(root: str | None, host: Host | None = None) -> tuple[str, str] | None:
+    """(folder, driver version) of the usable compat ``libcuda`` under ``root``, if any."""
+    if not root or not os.path.isdir(os.path.join(root, "compat")):
         return None
-    found = []
-    for path in glob.glob(os.path.join(root, "compat", "libcuda.so.*.*")):
-        ver = os.path.basename(path)[len("libcuda.so."):]
-        if parse_dotted(ver):
-            found.append(ver)
-    return max(found, key=parse_dotted) if found else None
+    from .forward import find_compat_libs, use_compat
+
+    for lib in find_compat_libs(root, "/compat"):
+        if not lib.driver_version:
+            continue
+        if host is None or not host.driver_version or use_compat(
+                lib.header, compat_driver=lib.driver_version, host_driver=host.driver_version):
+            return os.path.dirname(lib.host_path), lib.driver_version
+    return None
 
 
 def verdict_for(version: CudaVersion, host: Host, compat_driver: str | None = None) -> Verdict:
