@@ -4,14 +4,16 @@ start and a few ``stat`` calls, not a full discovery.
 A record holds what the full flow decided (the variables to set or unset, the banner) and
 everything that decision read: the selector and path variables, the working folder, the
 driver version and GPU list as the kernel reports them, and the folders discovery looked at
-(by modification time). Any difference is a miss, and the full flow runs again. Only the
-built-in modules ``os``, ``sys`` and ``marshal`` are imported here.
+(by modification time). Any difference is a miss, and the full flow runs again.
+
+Only built-in modules are imported here (``posix``, ``marshal``): on a cached start, importing
+``os`` would cost more than everything else this module does.
 """
 
 from __future__ import annotations
 
 import marshal
-import os
+import posix
 
 FORMAT = 1
 CACHE_ENV = "CUDASWITCH_CACHE_DIR"
@@ -27,13 +29,34 @@ KEY_VARS = (
 )
 
 
+def environ() -> dict[str, str]:
+    """``os.environ`` decoded the way ``os`` decodes it, without importing ``os``."""
+    return {k.decode("utf-8", "surrogateescape"): v.decode("utf-8", "surrogateescape")
+            for k, v in posix.environ.items()}
+
+
+def execvpe(file: str, args: list[str], env: dict[str, str]) -> None:
+    """``os.execvpe`` on ``posix`` alone: search the new environment's PATH, then exec."""
+    if "/" in file:
+        posix.execve(file, args, env)
+    denied: OSError | None = None
+    for folder in env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
+        try:
+            posix.execve(f"{folder or '.'}/{file}", args, env)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except PermissionError as e:
+            denied = e
+    raise denied or FileNotFoundError(2, "No such file or directory", file)
+
+
 def cache_dir(env) -> str | None:
     if env.get(OFF_ENV, "") not in ("", "0"):
         return None
     if env.get(CACHE_ENV):
         return env[CACHE_ENV]
-    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or "/root", ".cache")
-    return os.path.join(base, "cudaswitch")
+    base = env.get("XDG_CACHE_HOME") or f"{env.get('HOME') or '/root'}/.cache"
+    return f"{base.rstrip('/')}/cudaswitch"
 
 
 def _fnv(text: str) -> str:
@@ -55,7 +78,7 @@ def host_facts(env) -> tuple[str, str]:
             except OSError:
                 continue
     try:
-        gpus = ",".join(sorted(os.listdir("/proc/driver/nvidia/gpus")))
+        gpus = ",".join(sorted(posix.listdir("/proc/driver/nvidia/gpus")))
     except OSError:
         gpus = ""
     return driver, gpus
@@ -63,11 +86,11 @@ def host_facts(env) -> tuple[str, str]:
 
 def stamp(path: str) -> tuple[int, int, int]:
     try:
-        ls = os.lstat(path)
+        ls = posix.lstat(path)
     except OSError:
         return (-1, -1, -1)
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError:
         return (ls.st_mtime_ns, -1, -1)
     return (ls.st_mtime_ns, st.st_mtime_ns, st.st_ino)
@@ -76,7 +99,7 @@ def stamp(path: str) -> tuple[int, int, int]:
 def key_of(env) -> str:
     parts = [f"{k}={env.get(k, '')}" for k in KEY_VARS]
     try:
-        parts.append(f"cwd={os.getcwd()}")
+        parts.append(f"cwd={posix.getcwd()}")
     except OSError:
         parts.append("cwd=")
     return "\0".join(parts)
@@ -87,7 +110,7 @@ def _record_path(env) -> tuple[str, str] | None:
     if folder is None:
         return None
     key = key_of(env)
-    return os.path.join(folder, f"entry-{_fnv(key)}.bin"), key
+    return f"{folder.rstrip('/')}/entry-{_fnv(key)}.bin", key
 
 
 def lookup(env) -> dict | None:
@@ -113,6 +136,8 @@ def lookup(env) -> dict | None:
 
 def store(env, changes: dict, banner: str, notes: list, watch: list) -> None:
     """Write a record atomically; any failure only means the next start is a miss."""
+    import os
+
     where = _record_path(env)
     if where is None:
         return

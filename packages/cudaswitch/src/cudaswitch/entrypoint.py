@@ -8,7 +8,6 @@ only, and a repeated start with nothing changed is served from ``_fastpath``'s c
 
 from __future__ import annotations
 
-import os
 import sys
 
 from . import _fastpath
@@ -31,7 +30,7 @@ def _say(env, notes, banner: str) -> None:
 
 def _exec(args: list[str], env: dict) -> int:
     try:
-        os.execvpe(args[0], args, env)
+        _fastpath.execvpe(args[0], args, env)
     except FileNotFoundError:
         sys.stderr.write(f"cudaswitch: error: {args[0]}: command not found\n")
     except PermissionError as e:
@@ -46,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         sys.stderr.write(USAGE + "\n")
         return EXIT_USAGE if not args else 0
-    env = os.environ
+    env = _fastpath.environ()
     hit = _fastpath.lookup(env)
     if hit is not None:
         _say(env, hit["notes"], hit["banner"])
         return _exec(args, _fastpath.apply(env, hit["changes"]))
-    return _full(args, env)
+    import os
+
+    return _full(args, os.environ)
 
 
 def _full(args: list[str], env) -> int:
