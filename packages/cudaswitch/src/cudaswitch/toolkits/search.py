@@ -59,7 +59,8 @@ def _root_candidates(root: str, found_via: str, layout: str = "toolkit") -> Iter
             path = os.path.join(root, child)
             if os.path.isdir(os.path.join(path, "nvidia")):
                 yield (path, found_via, "pip-wheels")
-            elif os.path.isdir(path) or os.path.islink(path):
+            elif (looks_like_toolkit(path) or child.startswith("cuda")
+                  or (os.path.islink(path) and not os.path.exists(path))):
                 yield (path, found_via, layout)
 
 
