@@ -24,8 +24,8 @@ def test_matches(spec, version, expected):
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "12.2; rm -rf /", "../../etc", "x" * 200, "12.é",
-                                 "twelve", "12..2", ">=12,", "12.2.3.4", "$(id)", "12\n13",
-                                 "auto,12", "-1"])
+                                 "twelve", "１２.４", "١٢", "12..2", ">=12,", "12.2.3.4", "$(id)",
+                                 "12\n13", "auto,12", "-1"])
 def test_bad_specs_say_what_a_spec_looks_like(bad):
     with pytest.raises(SpecError) as e:
         VersionSpec.parse(bad)

@@ -23,7 +23,7 @@ ARCH_ENV = "CUDASWITCH_GPU_ARCH"
 BRAND_ENV = "CUDASWITCH_GPU_BRAND"
 DRIVER_CUDA_ENV = "CUDASWITCH_DRIVER_CUDA"
 
-_PROC_RE = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+(\d+\.\d+(?:\.\d+)?)")
+_PROC_RE = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
 _NVML_BRANDS = {
     0: "Unknown", 1: "Quadro", 2: "Tesla", 3: "NVS", 4: "Grid", 5: "GeForce", 6: "Titan",
     7: "NVIDIA vApps", 8: "NVIDIA VPC", 9: "NVIDIA VCS", 10: "NVIDIA VWS",
@@ -165,7 +165,7 @@ def parse_nvidia_smi(csv: str, header: str = "") -> tuple[str | None, CudaVersio
         driver = cols[4]
         mem = int(cols[3]) if cols[3].isdigit() else None
         gpus.append(Gpu(int(cols[0]), cols[1], brand_from_name(cols[1]), cols[2], mem))
-    m = re.search(r"CUDA Version:\s*(\d+\.\d+)", header)
+    m = re.search(r"CUDA Version:\s*([0-9]+\.[0-9]+)", header)
     return driver, CudaVersion.parse(m.group(1)) if m else None, tuple(gpus)
 
 
@@ -196,7 +196,7 @@ def overrides(env: Mapping[str, str]) -> tuple[str | None, tuple[Gpu, ...] | Non
         brand = env.get(BRAND_ENV) or "NVIDIA"
         items = []
         for i, cc in enumerate(a.strip() for a in arch.split(",")):
-            if not re.fullmatch(r"\d{1,2}\.\d{1,2}", cc):
+            if not re.fullmatch(r"[0-9]{1,2}\.[0-9]{1,2}", cc):
                 raise ValueError(f"{ARCH_ENV}={arch!r}: {cc!r} is not a compute capability "
                                  "(e.g. 9.0, or 8.6,9.0 for two GPUs)")
             items.append(Gpu(i, f"GPU {i} (from {ARCH_ENV})", brand, cc))

@@ -12,8 +12,8 @@ from typing import Literal
 
 MAX_SPEC_LENGTH = 64
 
-_VERSION_RE = re.compile(r"^v?(\d{1,4})(?:\.(\d{1,6}))?(?:\.(\d{1,10}))?$")
-_CLAUSE_RE = re.compile(r"^(>=|<=|==|!=|>|<|=)?\s*(\d{1,4}(?:\.\d{1,6}){0,2})$")
+_VERSION_RE = re.compile(r"^v?([0-9]{1,4})(?:\.([0-9]{1,6}))?(?:\.([0-9]{1,10}))?$")
+_CLAUSE_RE = re.compile(r"^(>=|<=|==|!=|>|<|=)?\s*([0-9]{1,4}(?:\.[0-9]{1,6}){0,2})$")
 
 SPEC_HELP = (
     "a CUDA version spec is one of: a version ('12', '12.4', '12.4.127'), "
@@ -77,7 +77,7 @@ class CudaVersion:
 
 def parse_dotted(text: str) -> tuple[int, ...]:
     """Driver versions (``580.159.04``, ``570.26``) as integer tuples; empty tuple when not one."""
-    if not text or len(text) > 32 or not re.fullmatch(r"\d+(\.\d+)*", text.strip()):
+    if not text or len(text) > 32 or not re.fullmatch(r"[0-9]+(\.[0-9]+)*", text.strip()):
         return ()
     return tuple(int(p) for p in text.strip().split("."))
 

@@ -79,12 +79,12 @@ class Catalog:
 
 
 def _first_version(text: str) -> CudaVersion | None:
-    m = re.search(r"\d+\.\d+(?:\.\d+)?", text)
+    m = re.search(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?", text)
     return CudaVersion.parse(m.group(0)) if m else None
 
 
 def _driver_number(text: str) -> str | None:
-    m = re.search(r"\d+\.\d+(?:\.\d+)?", text or "")
+    m = re.search(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?", text or "")
     return m.group(0) if m else None
 
 

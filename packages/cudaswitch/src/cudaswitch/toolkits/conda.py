@@ -10,7 +10,7 @@ from ..versions import CudaVersion
 from .layout import probe_toolkit
 from .model import Toolkit
 
-_META_RE = re.compile(r"^cuda-(cudart|version)-(\d+\.\d+(?:\.\d+)?)-.*\.json$")
+_META_RE = re.compile(r"^cuda-(cudart|version)-([0-9]+\.[0-9]+(?:\.[0-9]+)?)-.*\.json$")
 
 
 def probe_conda(prefix: str, found_via: str) -> Toolkit | None:

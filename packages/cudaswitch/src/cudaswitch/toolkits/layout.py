@@ -17,8 +17,9 @@ from ..versions import CudaVersion, SpecError
 from .model import Toolkit, components_in
 
 LIB_SUBDIRS = ("lib64", "lib", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib")
-_CUDART_RE = re.compile(r"^libcudart\.so\.(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-_DIST_RE = re.compile(r"^nvidia_cuda_(nvcc|runtime)(?:_cu\d+)?-(\d+\.\d+(?:\.\d+)?)\.dist-info$")
+_CUDART_RE = re.compile(r"^libcudart\.so\.([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?$")
+_DIST_RE = re.compile(
+    r"^nvidia_cuda_(nvcc|runtime)(?:_cu[0-9]+)?-([0-9]+\.[0-9]+(?:\.[0-9]+)?)\.dist-info$")
 
 
 def looks_like_toolkit(path: str) -> bool:
@@ -53,7 +54,7 @@ def _version_json(root: str) -> tuple[CudaVersion, str] | None:
 def _version_txt(root: str) -> tuple[CudaVersion, str] | None:
     try:
         with open(os.path.join(root, "version.txt"), encoding="utf-8") as f:
-            m = re.search(r"CUDA Version\s+(\d+\.\d+(?:\.\d+)?)", f.read(4096))
+            m = re.search(r"CUDA Version\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)", f.read(4096))
     except (OSError, UnicodeDecodeError):
         return None
     return (CudaVersion.parse(m.group(1)), "version.txt") if m else None
@@ -76,8 +77,8 @@ def _dist_info(root: str) -> tuple[CudaVersion, str] | None:
 
 
 def parse_nvcc_version(text: str) -> CudaVersion | None:
-    m = re.search(r"release \d+\.\d+, V(\d+\.\d+\.\d+)", text) or re.search(
-        r"release (\d+\.\d+)", text)
+    m = re.search(r"release [0-9]+\.[0-9]+, V([0-9]+\.[0-9]+\.[0-9]+)", text) or re.search(
+        r"release ([0-9]+\.[0-9]+)", text)
     return CudaVersion.parse(m.group(1)) if m else None
 
 

@@ -14,7 +14,7 @@ from ..versions import CudaVersion
 from .model import WHEEL_FOLDERS, Toolkit, components_in
 
 _DIST_RE = re.compile(
-    r"^nvidia_cuda_(runtime|nvcc)(?:_cu(\d+))?-(\d+\.\d+(?:\.\d+)?)(?:\.post\d+)?\.dist-info$")
+    r"^nvidia_cuda_(runtime|nvcc)(?:_cu([0-9]+))?-([0-9]+\.[0-9]+(?:\.[0-9]+)?)(?:\.post[0-9]+)?\.dist-info$")
 
 
 def _dist_versions(site: str) -> dict[tuple[str, int], CudaVersion]:
