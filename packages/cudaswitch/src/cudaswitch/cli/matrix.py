@@ -1,0 +1,113 @@
+"""``cudaswitch matrix``: one command under every slot, in parallel, reported like CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..errors import UsageError
+from ..matrix import (
+    FLAVOURS,
+    Options,
+    emit,
+    failure_blocks,
+    format_summary,
+    junit_xml,
+    make_view,
+    matrix_slots,
+    pick_slots,
+    plan_jobs,
+    run_matrix,
+)
+from .common import _split_paths, add_json, add_search
+from .render import table
+
+
+def _positive(kind: type, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{what}: not a number: {text!r}") from e
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{what}: must be more than 0 (got {text})")
+        return value
+    return parse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "matrix", help="run CMD under every slot, N at a time; summary, JUnit, CI matrices",
+        description="Run CMD once per slot, each in exactly the environment `cudaswitch exec "
+        "--slot` gives it. Slots: the manifest's, else installed ones, else one per CUDA major "
+        "found (cuda11.8, cuda12.4, ...). Exit 0 when every slot that ran passed; 1 when one "
+        "failed (or none could run); 128+N when stopped by signal N.")
+    p.add_argument("--slots", default="all", metavar="all|A,B",
+                   help="which slots: all (default), or names / CUDA majors (cuda12)")
+    p.add_argument("--parallel", "-j", type=_positive(int, "--parallel"), default=0,
+                   metavar="N", help="slots at a time (default: all at once)")
+    p.add_argument("--timeout", type=_positive(float, "--timeout"), metavar="S",
+                   help="seconds per slot; then SIGTERM, and SIGKILL after --grace")
+    p.add_argument("--grace", type=_positive(float, "--grace"), default=5.0, metavar="S",
+                   help="seconds from SIGTERM to SIGKILL (default 5)")
+    p.add_argument("--strict", action="store_true",
+                   help="a slot this host cannot run fails the matrix instead of being skipped")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML, one testsuite per slot")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help="where each slot's output goes (default: a new temporary folder)")
+    p.add_argument("--isolated-dir", metavar="DIR",
+                   help="run each slot in its own copy of the working tree, DIR/SLOT")
+    p.add_argument("--emit", choices=FLAVOURS,
+                   help="print a CI matrix (GitHub Actions or GitLab CI) instead of running")
+    p.add_argument("--runs-on", metavar="LABELS",
+                   help="--emit: runner labels (GitHub runs-on, GitLab tags), comma-separated")
+    p.add_argument("--no-live", action="store_true",
+                   help="plain progress lines even on a terminal")
+    add_json(p)
+    add_search(p)
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.set_defaults(func=run_matrix_cmd)
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    return argv
+
+
+def run_matrix_cmd(args: argparse.Namespace) -> int:
+    argv = _argv(args)
+    paths = _split_paths(args.search_path)
+    env = os.environ
+    if args.emit:
+        refs = pick_slots(matrix_slots(env, paths), args.slots)
+        labels = [x.strip() for x in (args.runs_on or "").split(",") if x.strip()]
+        sys.stdout.write(emit(args.emit, refs, argv, labels))
+        return 0
+    if not argv:
+        raise UsageError("no command given: cudaswitch matrix [--slots ...] -- CMD ARGS...")
+    jobs = plan_jobs(argv, env, args.slots, paths)
+    if args.isolated_dir and os.path.realpath(args.isolated_dir) == os.path.realpath(os.getcwd()):
+        raise UsageError("--isolated-dir must not be the working tree itself")
+    options = Options(parallel=args.parallel, timeout=args.timeout, grace=args.grace,
+                      strict=args.strict, log_dir=args.log_dir,
+                      isolated_dir=os.path.abspath(args.isolated_dir) if args.isolated_dir
+                      else None)
+    view = make_view(sys.stderr, live=False if args.no_live else None)
+    run = run_matrix(jobs, options, view)
+    failures = failure_blocks(run)
+    if failures:
+        print(failures, file=sys.stderr)
+    if args.junit:
+        with open(args.junit, "wb") as f:
+            f.write(junit_xml(run))
+    if args.json:
+        json.dump(run.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_summary(run, table))
+    sys.stdout.flush()
+    return run.exit_code
