@@ -65,18 +65,28 @@ def run_list(args: argparse.Namespace) -> int:
                 f" via {h['driver_source']}; GPUs: "
                 + (", ".join(f"{g['index']}: {g['name']} (cc {g['compute_capability']})"
                              for g in h["gpus"]) or "none"))
-        body = table(
-            [(r["version"] or "-", r["verdict"], r["layout"], ",".join(r["components"]) or "-",
-              r["root"] + (f" (also {', '.join(r['aliases'])})" if r["aliases"] else ""))
-             for r in data["toolkits"]],
-            ("VERSION", "VERDICT", "LAYOUT", "COMPONENTS", "ROOT"),
-        )
+        sized = any("sizes" in r for r in data["toolkits"])
+        rows = []
+        for r in data["toolkits"]:
+            row = [r["version"] or "-", r["verdict"], r["layout"], ",".join(r["components"]) or "-"]
+            if sized:
+                sz = r.get("sizes") or {}
+                row += [_mb(sz.get("apparent")), _mb(sz.get("unique"))]
+            rows.append((*row, r["root"] + (f" (also {', '.join(r['aliases'])})"
+                                            if r["aliases"] else "")))
+        header = ("VERSION", "VERDICT", "LAYOUT", "COMPONENTS",
+                  *(("APPARENT", "UNIQUE") if sized else ()), "ROOT")
+        body = table(rows, header)
         broken = [f"  {r['root']}: {r['reason']}" for r in data["toolkits"]
                   if r["verdict"] == "broken"]
         return "\n".join([head, body, *(["broken:", *broken] if broken else [])])
 
     emit(data, args.json, text)
     return 0
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f} MiB"
 
 
 def run_which(args: argparse.Namespace) -> int:
