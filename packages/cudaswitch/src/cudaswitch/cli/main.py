@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "launcher",
     "slots",
     "matrix",
+    "image",
 )
 
 

@@ -1,0 +1,265 @@
+"""The Containerfile, as text, from plain data (no I/O): one stage per slot, the app last.
+
+Stages::
+
+    wheelhouse          FROM scratch, the wheels copied from the context (builds need no network)
+    common              base image + Python + cudaswitch (from a wheel) + the entrypoint script
+    slot<i>-<name>      common + ``cudaswitch sync`` of that slot alone (toolkit, then its venv)
+    image               common + every slot's folders + the app: tag NAME:VERSION
+    only<i>-<name>      common + one slot's folders + the app: tag NAME:VERSION-<name>
+
+Each slot is installed in a stage of its own and copied into the images, so a slot's layers
+do not depend on the slots before it, and the app's files come after every slot.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..compat.verdict import driver_cuda_for, minor_floor, needed_driver
+from ..slots import Slot
+from ..versions import CudaVersion
+from .spec import ImageSpec
+
+HOME = "/opt/cudaswitch"
+VENV = f"{HOME}/venv"
+ENTRYPOINT = "/usr/local/bin/cudaswitch-entrypoint"
+PROBE = f"{HOME}/probe.py"  # the stdlib libcudart probe: python3 -I -S /opt/cudaswitch/probe.py
+MANIFEST_IN_IMAGE = "/etc/cudaswitch/cudaswitch.toml"
+LABEL_PREFIX = "io.cudaswitch"
+# Components that make a toolkit a compiler toolkit; runtime images leave them out.
+DEVEL_COMPONENTS = frozenset({"nvcc", "ptxas", "nvvm", "crt", "cccl", "cuxxfilt",
+                              "nvptxcompiler", "profiler", "sanitizer"})
+
+
+@dataclass(frozen=True)
+class SlotInputs:
+    """A slot as the image gets it, and a digest of what its install reads."""
+
+    slot: Slot
+    stage: str
+    digest: str  # sha256 of the slot's manifest text and its wheels' names
+    dropped: tuple[str, ...] = ()  # devel components a runtime image leaves out
+
+
+@dataclass(frozen=True)
+class Target:
+    """One image the build tags: all slots, or one."""
+
+    stage: str
+    slots: tuple[SlotInputs, ...]
+    manifest_file: str  # in the context
+    default: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything the Containerfile says, decided beforehand."""
+
+    image: ImageSpec
+    source: str  # the manifest's path, for the header
+    source_sha256: str
+    cudaswitch_wheel: str  # file name in dist/
+    cudaswitch_sha256: str
+    slots: tuple[SlotInputs, ...]
+    targets: tuple[Target, ...]
+    devel: bool = False
+    app_files: bool = False  # context has app/
+    notes: tuple[str, ...] = field(default=())
+
+
+def stage_name(prefix: str, index: int, name: str) -> str:
+    return f"{prefix}{index}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def runtime_slot(slot: Slot, devel: bool) -> tuple[Slot, tuple[str, ...]]:
+    """The slot an image installs: without compiler components unless ``devel``."""
+    if devel:
+        return slot, ()
+    dropped = tuple(c for c in slot.components if c in DEVEL_COMPONENTS)
+    if not dropped:
+        return slot, ()
+    import dataclasses
+
+    kept = tuple(c for c in slot.components if c not in DEVEL_COMPONENTS) or ("cudart",)
+    return dataclasses.replace(slot, components=kept), dropped
+
+
+def require_cuda(slots: Sequence[Slot]) -> str:
+    """``NVIDIA_REQUIRE_CUDA`` for an image holding ``slots``: what the oldest slot needs.
+
+    A slot of CUDA X.Y runs on any driver at or above its major's minor-compatibility floor
+    (450.80.02 for 11.x, 525.60.13 for 12.x, 580.65.06 for 13.x), which is a CUDA X.0 driver;
+    so the requirement is ``cuda>=X.0`` of the oldest major. Asking for the newest slot's
+    version instead would lock out every driver that only the older slots can serve.
+    """
+    oldest = min(slots, key=lambda s: s.version.parts)
+    floor = minor_floor(oldest.version)
+    cuda = driver_cuda_for(floor) if floor else None
+    mm = f"{cuda.major}.{cuda.minor}" if cuda else f"{oldest.version.major}.0"
+    return f"cuda>={mm}"
+
+
+def _floor(version: CudaVersion) -> str:
+    return needed_driver(version) or "unknown"
+
+
+def slot_labels(slots: Sequence[SlotInputs], default: str) -> list[tuple[str, str]]:
+    out = [(f"{LABEL_PREFIX}.slots", ",".join(s.slot.name for s in slots)),
+           (f"{LABEL_PREFIX}.default", default)]
+    for s in slots:
+        key = f"{LABEL_PREFIX}.slot.{re.sub(r'[^a-z0-9.-]+', '-', s.slot.name.lower())}"
+        out += [(f"{key}.cuda", s.slot.release), (f"{key}.driver-floor", _floor(s.slot.version)),
+                (f"{key}.components", ",".join(s.slot.components))]
+        if s.slot.packages:
+            out.append((f"{key}.packages", ",".join(s.slot.packages)))
+    return out
+
+
+def _q(value: str) -> str:
+    """A Containerfile double-quoted string (LABEL, ENV values)."""
+    return json.dumps(value)
+
+
+def _run(lines: Sequence[str], mounts: Sequence[str] = ()) -> str:
+    head = "RUN " + "".join(f"--mount={m} \\\n    " for m in mounts)
+    return head + " \\\n    && ".join(lines)
+
+
+def _install_cudaswitch(r: Recipe) -> list[str]:
+    py = shlex.quote(r.image.python)
+    url = f"file:///tmp/cudaswitch-dist/{r.cudaswitch_wheel}#sha256={r.cudaswitch_sha256}"
+    return [
+        "# cudaswitch itself, from a wheel of this very version (checked by its sha256); the",
+        "# ENTRYPOINT script it writes starts Python with -I -S, faster than a console script;",
+        f"# {PROBE} loads libcudart as an app would and reports what got mapped.",
+        _run([f"{py} -m venv {VENV}",
+              f"{VENV}/bin/python -m pip install --no-index --no-cache-dir "
+              f"{shlex.quote('cudaswitch @ ' + url)}",
+              f"ln -s {VENV}/bin/cudaswitch /usr/local/bin/cudaswitch",
+              f"ln -s \"$({VENV}/bin/python -c 'import cudaswitch.probe as p; print(p.__file__)')\""
+              f" {PROBE}",
+              f"{VENV}/bin/cudaswitch launcher {ENTRYPOINT}"],
+             ["type=bind,source=dist,target=/tmp/cudaswitch-dist"]),
+    ]
+
+
+def _system_packages(image: ImageSpec) -> list[str]:
+    if not image.system_packages:
+        return []
+    pkgs = " ".join(shlex.quote(p) for p in image.system_packages)
+    return ["# System packages (this step needs the network: leave system_packages empty, with a",
+            "# base image that has Python, for builds with none).",
+            _run(["apt-get update",
+                  f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+                  f"{pkgs}",
+                  "rm -rf /var/lib/apt/lists/*"])]
+
+
+def _slot_stage(s: SlotInputs) -> list[str]:
+    slot = s.slot
+    what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
+    if slot.packages:
+        what += f" + a venv with {', '.join(slot.packages)}"
+    lines = [f"# Slot {slot.name}: {what}, from NVIDIA's wheels, installed by the",
+             "# same `cudaswitch sync` users run; the wheels' digest is part of the step, so a",
+             "# changed wheelhouse rebuilds this layer and nothing else."]
+    if s.dropped:
+        lines.append(f"# Left out of this runtime image: {', '.join(s.dropped)} "
+                     "(cudaswitch image build --devel keeps them).")
+    lines += [f"FROM common AS {s.stage}",
+              _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} cudaswitch sync --manifest "
+                    f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
+                    f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock"],
+                   [f"type=bind,from=wheelhouse,source=/wheelhouse/{slot.name},"
+                    "target=/tmp/wheelhouse",
+                    "type=bind,source=slots,target=/tmp/cudaswitch-slots"])]
+    return lines
+
+
+def _final_stage(r: Recipe, t: Target) -> list[str]:
+    img = r.image
+    lines = [f"# Image {t.stage}: slots {', '.join(s.slot.name for s in t.slots)}; "
+             f"default {t.default}.",
+             f"FROM common AS {t.stage}"]
+    for s in t.slots:
+        lines.append(f"COPY --from={s.stage} {HOME}/toolkits/{s.slot.name} "
+                     f"{HOME}/toolkits/{s.slot.name}")
+        if s.slot.packages:
+            lines.append(f"COPY --from={s.stage} {HOME}/venvs/{s.slot.name} "
+                         f"{HOME}/venvs/{s.slot.name}")
+    lines.append(f"COPY {t.manifest_file} {MANIFEST_IN_IMAGE}")
+    lines += ["# The app comes last: a change to it rebuilds this layer only.",
+              f"WORKDIR {img.workdir}"]
+    if r.app_files:
+        lines.append(f"COPY app/ {img.workdir.rstrip('/')}/")
+    env = list(img.env)
+    if img.app.pythonpath:
+        env.append(("PYTHONPATH", ":".join(f"{img.workdir.rstrip('/')}/{p.rstrip('/')}"
+                                           for p in img.app.pythonpath)))
+    if env:
+        lines.append("ENV " + " \\\n    ".join(f"{k}={_q(v)}" for k, v in env))
+    slots = [s.slot for s in t.slots]
+    if t.stage == r.targets[0].stage:
+        lines += [
+            "# NVIDIA_REQUIRE_CUDA is what the OLDEST slot needs: the NVIDIA Container Toolkit",
+            "# then starts this image on every driver that slot can serve (minor-version",
+            "# compatibility within its major), and the entrypoint refuses, with a message, a",
+            "# newer slot the driver cannot run. Asking for the newest slot's version would lock",
+            "# those drivers out even of the slots they can run.",
+        ]
+    else:
+        lines.append("# NVIDIA_REQUIRE_CUDA: what this image's oldest slot needs (see above).")
+    lines.append(f"ENV NVIDIA_REQUIRE_CUDA={_q(require_cuda(slots))}")
+    labels = [("org.opencontainers.image.title", img.name),
+              ("org.opencontainers.image.version", img.version),
+              ("org.opencontainers.image.base.name", img.base),
+              (f"{LABEL_PREFIX}.manifest.sha256", r.source_sha256),
+              (f"{LABEL_PREFIX}.nvidia-require-cuda", require_cuda(slots)),
+              (f"{LABEL_PREFIX}.devel", "true" if r.devel else "false"),
+              *slot_labels(t.slots, t.default), *img.labels]
+    lines.append("LABEL " + " \\\n      ".join(f"{k}={_q(v)}" for k, v in labels))
+    if img.volumes:
+        lines.append(f"VOLUME {json.dumps(list(img.volumes))}")
+    if img.ports:
+        lines.append("EXPOSE " + " ".join(str(p) for p in img.ports))
+    lines.append(f"ENTRYPOINT {json.dumps([ENTRYPOINT])}")
+    if img.command:
+        lines.append(f"CMD {json.dumps(list(img.command))}")
+    return lines
+
+
+def render(r: Recipe) -> str:
+    img = r.image
+    out = [
+        f"# Generated by `cudaswitch image generate` from {r.source} "
+        f"(sha256 {r.source_sha256[:16]}); edit the manifest, not this file.",
+        "# Layers: base system, common (Python, cudaswitch), one per slot, the app last.",
+        "# Build: cudaswitch image build (it assembles the context this file expects: dist/,",
+        "# wheelhouse/<slot>/, slots/, manifests/, app/).",
+        "",
+        "# Every wheel the slots need, copied from the build context: RUN steps need no network.",
+        "FROM scratch AS wheelhouse",
+        "COPY wheelhouse/ /wheelhouse/",
+        "",
+        f"FROM {img.base} AS common",
+        "ENV CUDASWITCH_HOME=" + HOME + " \\\n    PIP_NO_CACHE_DIR=1 \\\n"
+        "    PIP_DISABLE_PIP_VERSION_CHECK=1",
+    ]
+    if img.nvidia_base:
+        out += ["# This base image sets CUDA_VERSION to its own toolkit: with no -e CUDA_VERSION",
+                "# the entrypoint picks that toolkit; -e CUDA_VERSION=... or CUDASWITCH_CUDA picks",
+                "# a slot."]
+    out += _system_packages(img)
+    out += _install_cudaswitch(r)
+    for s in r.slots:
+        out.append("")
+        out += _slot_stage(s)
+    for t in r.targets:
+        out.append("")
+        out += _final_stage(r, t)
+    return "\n".join(out) + "\n"

