@@ -275,3 +275,29 @@ def test_timeout_stops_the_slot_and_everything_it_started(wenv, tmp_path):
     s = by_slot(as_json(proc))["cuda12.4"]
     assert s["status"] == "timeout" and "no exit within 1 s" in s["reason"]
     assert s["exit_code"] == 128 + 9  # ignored SIGTERM, so SIGKILL after the grace period
+
+
+def test_live_view_redraws_its_block_in_place_and_plain_view_prints_changes_once():
+    import io
+
+    from cudaswitch.matrix import LiveView, PlainView, SlotJob, SlotRef, SlotResult
+
+    jobs = [SlotJob(SlotRef(n, "implicit", v), ("true",), v, "native", "", {}, "/x")
+            for n, v in (("cuda11.8", "11.8.89"), ("cuda12.4", "12.4.127"))]
+    results = [SlotResult(j) for j in jobs]
+    live, plain = io.StringIO(), io.StringIO()
+    lv, pv = LiveView(live), PlainView(plain)
+    for step in range(2):
+        results[0].status, results[0].started = "running", 1.0
+        if step:
+            results[0].status, results[0].ended, results[0].exit_code = "fail", 3.5, 2
+        lv.update(results, now=2.0)
+        pv.update(results, now=2.0)
+        pv.update(results, now=2.5)  # no change of state: no new line
+    text = live.getvalue()
+    assert text.count("\x1b[2F") == 1 and text.count("\x1b[2K") == 4
+    assert "FAIL" in text.split("\x1b[2F")[1] and "exit 2" in text
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 2 and "\x1b" not in plain.getvalue()
+    assert lines[0].startswith("matrix: cuda11.8") and "running" in lines[0]
+    assert "FAIL" in lines[1] and "2.5s" in lines[1]
