@@ -1,0 +1,108 @@
+"""Image figures: size per layer, the two-slot image against two single-CUDA images, and a full
+build against a rebuild after an app change.
+
+    uv run python bench/image_build.py [--components cudart,nvrtc]
+
+Needs podman, and the debootstrap base tarball and the slot wheelhouse the tests leave in
+~/.cache/cudaswitch-tests (run `uv run pytest packages/cudaswitch/tests/test_image_build.py`
+once). Each run uses a fresh podman store, so the full build starts cold (the base image is
+imported first and not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("CUDASWITCH_TEST_CACHE", Path.home() / ".cache/cudaswitch-tests"))
+ROOTFS = CACHE / "rootfs" / "bookworm-minbase-python3-v1.tar"
+WHEELHOUSE = CACHE / "slot-wheelhouse"
+CONF = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "containers.conf"
+BASE = "localhost/bench-base:bookworm"
+
+
+def manifest(components: list[str]) -> str:
+    comps = json.dumps(components)
+    return f'''default = "cuda12.4"
+[image]
+name = "localhost/bench"
+version = "1"
+base = "{BASE}"
+command = ["python3", "app/hello.py"]
+[image.app]
+copy = ["app"]
+[[slot]]
+name = "cuda11.8"
+cuda = "11.8"
+components = {comps}
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+components = {comps}
+'''
+
+
+def mb(n: int) -> str:
+    return f"{n / 1e6:,.1f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--components", default="cudart,nvrtc")
+    args = ap.parse_args()
+    env = {**os.environ}
+    if CONF.is_file():
+        env["CONTAINERS_CONF"] = str(CONF)
+    with tempfile.TemporaryDirectory(prefix="image-bench-") as tmp:
+        t = Path(tmp)
+        store = ["--root", str(t / "store"), "--runroot", str(t / "run"),
+                 "--storage-driver", "overlay"]
+        subprocess.run(["podman", *store, "import", str(ROOTFS), BASE], check=True,
+                       capture_output=True, env=env)
+        (t / "p" / "app").mkdir(parents=True)
+        (t / "p" / "cudaswitch.toml").write_text(manifest(args.components.split(",")))
+        (t / "p" / "app" / "hello.py").write_text("print('v1')\n")
+        argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
+                str(t / "p" / "cudaswitch.toml"), "--wheelhouse", str(WHEELHOUSE),
+                "--context", str(t / "ctx"), *store, "--isolation", "chroot", "--json"]
+        t0 = time.monotonic()
+        full = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
+                                         env=env).stdout)
+        full_s = time.monotonic() - t0
+        (t / "p" / "app" / "hello.py").write_text("print('v2')\n")
+        t0 = time.monotonic()
+        again = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
+                                          env=env).stdout)
+        re_s = time.monotonic() - t0
+        subprocess.run(["podman", *store, "system", "reset", "--force"], capture_output=True,
+                       env=env)
+    imgs = {i["ref"]: i for i in full["images"]}
+    multi = full["images"][0]
+    print(f"## slots of [{args.components}]; engine podman {full['engine']}\n")
+    print("| layer of " + multi["ref"] + " | MB |\n|---|---|")
+    for la in multi["layers"]:
+        print(f"| `{la['created_by'][:70]}` | {mb(la['size'])} |")
+    singles = [i for r, i in imgs.items() if r != multi["ref"]]
+    print("\n| image | MB |\n|---|---|")
+    for i in full["images"]:
+        print(f"| {i['ref']} | {mb(i['layer_bytes'])} |")
+    print(f"| two single-CUDA images, summed | {mb(sum(i['layer_bytes'] for i in singles))} |")
+    print(f"| all three stored once (shared layers counted once) | {mb(full['stored_once'])} |")
+    base = multi["layers"][0]["size"] + multi["layers"][1]["size"]
+    print(f"| two-slot image above base + common | {mb(multi['layer_bytes'] - base)} |")
+    same = [a == b for a, b in zip([la["digest"] for la in multi["layers"]],
+                                   [la["digest"] for la in again["images"][0]["layers"]],
+                                   strict=True)]
+    print(f"\nfull build (3 images, cold store): {full_s:.1f} s; rebuild after an app change: "
+          f"{re_s:.1f} s; layers reused by the two-slot image: {sum(same)} of {len(same)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
