@@ -183,6 +183,8 @@ def test_manifest_sync_lock_and_drift(slot_wheelhouse, tmp_path):
     assert [s["status"] for s in first["slots"]] == ["installed", "installed"]
     again = slot_cli("sync", "--locked", *wh, env=env)
     assert "nothing to do" in again.stdout
+    which = json.loads(slot_cli("which", "--json", env=env).stdout)
+    assert which["slot"] == "rt11" and which["toolkit"]["version"].startswith("11.8")
     dry = json.loads(slot_cli("exec", "--slot", "rt11", "--dry-run", "--json", "--", "true",
                               env=env, check=False).stdout or "{}")
     if dry:  # the core's --json dry run shows the plan: the slot's variable is in it

@@ -71,7 +71,8 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 RESERVED_ENV = frozenset({*PATH_VARS, "CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV"})
 SLOT_KEYS = frozenset({"name", "cuda", "components", "cudnn", "tensorrt", "python", "packages",
                        "env", "lib_dirs"})
-TOP_KEYS = frozenset({"default", "slot"})
+# "image" belongs to the image builder (cudaswitch.image.spec), which validates it.
+TOP_KEYS = frozenset({"default", "slot", "image"})
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..select import configured_default, read_request, resolve, verdicts
-from ..toolkits import data_home
-from .common import add_json, add_search, host_and_toolkits
+from ..flow import run_flow
+from ..select import verdicts
+from .common import _split_paths, add_json, add_search, host_and_toolkits
 from .render import emit, table
 
 
@@ -90,12 +90,18 @@ def _mb(n: int | None) -> str:
 
 
 def run_which(args: argparse.Namespace) -> int:
-    host, toolkits = host_and_toolkits(args)
-    request = read_request(args.spec, os.environ,
-                           configured_default(os.environ, data_home(os.environ)))
-    sel = resolve(request, toolkits, host, force=args.force)
-    data = sel.as_dict()
-    data["host"] = _host_dict(host)
+    outcome = run_flow([], os.environ, args.spec, None, _split_paths(args.search_path),
+                       args.force)
+    if outcome.selection is not None:
+        data = outcome.selection.as_dict()
+    else:
+        tk = outcome.target.toolkit
+        data = {"request": {"spec": outcome.target.label, "origin": "slot", "notes": []},
+                "toolkit": tk.as_dict(), "verdict": "slot", "reason": "", "needs_driver": None,
+                "driver_cuda": None, "forced": False,
+                "why": [f"slot {outcome.target.label} (the configured default)"]}
+    data["slot"] = outcome.target.label or None
+    data["host"] = _host_dict(outcome.host)
     if os.environ.get("CUDASWITCH_ACTIVE"):
         data["active"] = os.environ["CUDASWITCH_ACTIVE"]
 
