@@ -6,8 +6,11 @@ Standard library only: the container entrypoint imports this.
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +21,8 @@ from .host import Host
 from .plan import Plan
 
 PROBE_FILE = os.path.join(os.path.dirname(__file__), "probe.py")
+ORT_CHECK_FILE = os.path.join(os.path.dirname(__file__), "ort_check.py")
+_MISSING_LIB_RE = re.compile(r"(lib[A-Za-z0-9_.+-]+\.so[0-9.]*): cannot open shared object file")
 DEFAULT_LINK = "/usr/local/cuda"
 
 
@@ -159,3 +164,55 @@ def write_launcher(path: str, python: str | None = None) -> str:
             os.unlink(tmp)
         raise SwitchError(f"cannot write {path}: {e.strerror}") from e
     return path
+
+
+def slot_python(plan: Plan) -> str | None:
+    """The interpreter the planned process would get: the slot's venv, else PATH's python3."""
+    venv = dict(plan.target.extra_env).get("VIRTUAL_ENV")
+    if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK):
+        return os.path.join(venv, "bin", "python")
+    return shutil.which("python3", path=plan.env.get("PATH", ""))
+
+
+def default_provider(plan: Plan) -> str | None:
+    """``cuda`` when the slot's venv holds onnxruntime-gpu: verify then checks it too."""
+    venv = dict(plan.target.extra_env).get("VIRTUAL_ENV")
+    if venv and glob.glob(os.path.join(venv, "lib", "python*", "site-packages",
+                                       "onnxruntime_gpu-*.dist-info")):
+        return "cuda"
+    return None
+
+
+def verify_provider(plan: Plan, provider: str) -> dict:
+    """Open a tiny ONNX Runtime session on ``provider`` in the planned environment.
+
+    ONNX Runtime only logs "Falling back to CPU" when a provider cannot start; here that is
+    an error naming what was missing, which is what users came for.
+    """
+    python = slot_python(plan)
+    if python is None:
+        raise VerifyError("no python3 on the planned PATH to check onnxruntime with")
+    try:
+        out = subprocess.run([python, ORT_CHECK_FILE, provider], env=dict(plan.env),
+                             capture_output=True, text=True, timeout=300, check=False)
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        raise VerifyError(f"the onnxruntime check did not run with {python}: {e}") from e
+    wanted = report.get("provider", provider)
+    if report.get("error") and "active" not in report:
+        raise VerifyError(report["error"])
+    where = f"onnxruntime {report.get('version')} at {os.path.dirname(report.get('module', ''))}"
+    if wanted not in report.get("available", []):
+        raise VerifyError(
+            f"{wanted} is not in this build ({where} has {', '.join(report.get('available', []))})"
+            ": a CPU-only onnxruntime, or one installed beside onnxruntime-gpu (both import as "
+            "onnxruntime); give the slot onnxruntime-gpu alone")
+    active = report.get("active", [])
+    if not active or active[0] != wanted:
+        missing = sorted(set(_MISSING_LIB_RE.findall(report.get("log", "") + " " +
+                                                     str(report.get("error", "")))))
+        why = f"; missing {', '.join(missing)}" if missing else (
+            f"; {report['error']}" if report.get("error") else "")
+        raise VerifyError(f"{where} fell back to {', '.join(active) or 'nothing'}: {wanted} "
+                          f"could not start{why}")
+    return report

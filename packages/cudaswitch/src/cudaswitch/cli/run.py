@@ -10,7 +10,14 @@ import sys
 from .. import shellenv
 from ..errors import UsageError
 from ..flow import run_flow
-from ..launch import DEFAULT_LINK, exec_plan, switch_link, verify
+from ..launch import (
+    DEFAULT_LINK,
+    default_provider,
+    exec_plan,
+    switch_link,
+    verify,
+    verify_provider,
+)
 from .common import _split_paths, add_json, add_search
 from .render import emit, warn
 
@@ -26,7 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("exec", help="run CMD under one toolkit (replaces this process)")
     _add_select(p)
     p.add_argument("--verify", action="store_true",
-                   help="load the chosen libcudart first and check it (and the GPU) works")
+                   help="load the chosen libcudart first and check it (and the GPU) works; "
+                        "for a slot whose venv has onnxruntime-gpu, also --provider cuda")
+    p.add_argument("--provider", choices=("cuda", "tensorrt", "cpu"),
+                   help="open a tiny onnxruntime session on this provider first; a fallback "
+                        "to the CPU is an error naming the missing library")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     add_json(p)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
@@ -79,6 +90,8 @@ def run_exec(args: argparse.Namespace) -> int:
     for note in plan.notes:
         warn(note)
     report = verify(plan, outcome.host) if args.verify else None
+    provider = args.provider or (default_provider(plan) if args.verify else None)
+    ort_report = verify_provider(plan, provider) if provider else None
     if args.dry_run:
         changed, unset = plan.changes(os.environ)
         data = {
@@ -90,6 +103,7 @@ def run_exec(args: argparse.Namespace) -> int:
             "unset": list(unset),
             "removed": [{"var": v, "entry": e} for v, e in plan.removed],
             "verify": report,
+            "onnxruntime": ort_report,
         }
 
         def text(d: dict) -> str:
@@ -106,6 +120,9 @@ def run_exec(args: argparse.Namespace) -> int:
         return 0
     if report is not None:
         print(f"cudaswitch: verified: {describe_report(report)}", file=sys.stderr)
+    if ort_report is not None:
+        print(f"cudaswitch: verified: onnxruntime {ort_report.get('version')} runs on "
+              f"{ort_report['active'][0]}", file=sys.stderr)
     exec_plan(plan)
 
 

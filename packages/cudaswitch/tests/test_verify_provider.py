@@ -1,0 +1,49 @@
+"""`exec --provider`: a tiny ONNX Runtime session in the planned environment, with the real
+onnxruntime (the CPU build this workspace has; the GPU fallback case runs on the GPU host,
+docs/gpu-results.md)."""
+
+import os
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from cs_helpers import clean_env, cudaswitch_cmd
+
+pytest.importorskip("onnxruntime")
+
+
+def env_with_python_first(folder: str, **extra) -> dict:
+    env = clean_env(**extra)
+    env["PATH"] = f"{folder}:{env['PATH']}"
+    return env
+
+
+def test_cpu_build_cannot_pass_for_cuda(wheel_roots):
+    env = env_with_python_first(os.path.dirname(sys.executable), CUDASWITCH_PATH=str(wheel_roots))
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "12.4", "--provider", "cuda", "--",
+                                        "true"), env=env, capture_output=True, text=True)
+    assert out.returncode == 5
+    assert "CUDAExecutionProvider is not in this build" in out.stderr
+    assert "CPUExecutionProvider" in out.stderr
+
+
+def test_cpu_provider_passes_and_runs_the_command(wheel_roots, tmp_path):
+    env = env_with_python_first(os.path.dirname(sys.executable), CUDASWITCH_PATH=str(wheel_roots))
+    marker = tmp_path / "ran"
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "12.4", "--provider", "cpu", "--",
+                                        "touch", str(marker)),
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "runs on CPUExecutionProvider" in out.stderr and marker.exists()
+
+
+def test_an_interpreter_without_onnxruntime_is_named(wheel_roots, tmp_path):
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)
+    env = env_with_python_first(str(bare / "bin"), CUDASWITCH_PATH=str(wheel_roots))
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "11.8", "--provider", "cuda", "--",
+                                        "true"), env=env, capture_output=True, text=True)
+    assert out.returncode == 5
+    assert "onnxruntime is not importable" in out.stderr and str(bare) in out.stderr
