@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+CACHE = Path(os.environ.get("CUDASWITCH_TEST_CACHE",
+                            Path.home() / ".cache" / "cudaswitch-tests"))
 SONAMES = {"11.8": "libcudart.so.11.0", "12.4": "libcudart.so.12", "13.0": "libcudart.so.13"}
 PROBE = Path(__file__).resolve().parents[1] / "src" / "cudaswitch" / "probe.py"
 

@@ -47,3 +47,34 @@ def test_an_interpreter_without_onnxruntime_is_named(wheel_roots, tmp_path):
                                         "true"), env=env, capture_output=True, text=True)
     assert out.returncode == 5
     assert "onnxruntime is not importable" in out.stderr and str(bare) in out.stderr
+
+
+@pytest.fixture(scope="session")
+def ort_gpu_118_python():
+    """A venv with the real onnxruntime-gpu 1.18.1 (built for CUDA 11.8 + cuDNN 8), kept in the
+    test cache: 200 MB downloaded once per machine."""
+    from cs_helpers import CACHE
+
+    if sys.version_info[:2] not in ((3, 10), (3, 11), (3, 12)):
+        pytest.skip("onnxruntime-gpu 1.18.1 has wheels for Python 3.10-3.12 only")
+    home = CACHE / "venvs" / f"ort-gpu-1.18.1-py{sys.version_info[0]}{sys.version_info[1]}"
+    python = home / "bin" / "python"
+    ok = home / ".complete"
+    if not ok.exists():
+        venv.create(home, with_pip=True, clear=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "onnxruntime-gpu==1.18.1", "numpy<2"], check=True)
+        ok.write_text("ok")
+    return python
+
+
+def test_gpu_build_without_its_cuda_libraries_names_the_missing_one(wheel_roots,
+                                                                    ort_gpu_118_python):
+    """The field's silent failure: a CUDA 11.8 onnxruntime-gpu in a slot that has only cudart
+    would run on the CPU; here it stops and says what is missing."""
+    env = env_with_python_first(str(ort_gpu_118_python.parent), CUDASWITCH_PATH=str(wheel_roots))
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "11.8", "--provider", "cuda", "--",
+                                        "true"), env=env, capture_output=True, text=True)
+    assert out.returncode == 5, out.stderr
+    assert "onnxruntime 1.18.1" in out.stderr
+    assert "missing libcublasLt.so.11" in out.stderr or "missing libcudnn" in out.stderr

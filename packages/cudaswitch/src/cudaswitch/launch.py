@@ -213,6 +213,8 @@ def verify_provider(plan: Plan, provider: str) -> dict:
                                                      str(report.get("error", "")))))
         why = f"; missing {', '.join(missing)}" if missing else (
             f"; {report['error']}" if report.get("error") else "")
-        raise VerifyError(f"{where} fell back to {', '.join(active) or 'nothing'}: {wanted} "
-                          f"could not start{why}")
+        if not active:
+            raise VerifyError(f"{where} could not open a session on {wanted}{why}")
+        raise VerifyError(f"{where} fell back to {', '.join(active)}: {wanted} could not "
+                          f"start{why}")
     return report
