@@ -78,3 +78,17 @@ def test_gpu_build_without_its_cuda_libraries_names_the_missing_one(wheel_roots,
     assert out.returncode == 5, out.stderr
     assert "onnxruntime 1.18.1" in out.stderr
     assert "missing libcublasLt.so.11" in out.stderr or "missing libcudnn" in out.stderr
+
+
+def test_foreign_libraries_are_those_outside_the_target(runtime_targets):
+    from cudaswitch.launch import foreign_libs
+    from cudaswitch.plan import Target, make_plan
+    from cudaswitch.toolkits import discover
+
+    tk = next(t for t in discover({}, [str(runtime_targets["12.4"])]) if t.ok)
+    plan = make_plan(Target(tk), [tk], {})
+    own = tk.cudart
+    maps = [own, "/usr/local/cuda-13.0/lib/libcudart.so.13",
+            "/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04",
+            "/opt/other/nvidia/cublas/lib/libcublasLt.so.13"]
+    assert foreign_libs(maps, plan) == [maps[1], maps[3]]

@@ -209,12 +209,41 @@ def verify_provider(plan: Plan, provider: str) -> dict:
             "onnxruntime); give the slot onnxruntime-gpu alone")
     active = report.get("active", [])
     if not active or active[0] != wanted:
+        log = [ln.strip() for ln in report.get("log", "").splitlines() if ln.strip()]
+        report["log_tail"] = log[-1][-300:] if log else ""
         missing = sorted(set(_MISSING_LIB_RE.findall(report.get("log", "") + " " +
                                                      str(report.get("error", "")))))
         why = f"; missing {', '.join(missing)}" if missing else (
-            f"; {report['error']}" if report.get("error") else "")
+            f"; {report['error']}" if report.get("error") else
+            (f"; onnxruntime said: {report['log_tail']}" if report.get("log_tail") else ""))
         if not active:
             raise VerifyError(f"{where} could not open a session on {wanted}{why}")
         raise VerifyError(f"{where} fell back to {', '.join(active)}: {wanted} could not "
                           f"start{why}")
+    foreign = foreign_libs(report.get("maps", []), plan)
+    if foreign:
+        raise VerifyError(
+            f"{where} runs on {wanted}, but with CUDA libraries from outside "
+            f"{plan.target.toolkit.root}: {', '.join(foreign)}; they come from a global loader "
+            "entry or another toolkit (see `cudaswitch doctor`), and this onnxruntime build "
+            "probably wants another CUDA major than the one chosen")
     return report
+
+
+def foreign_libs(maps: list[str], plan: Plan) -> list[str]:
+    """CUDA libraries a process mapped from outside its target (the driver's own excepted)."""
+    target = plan.target
+    allowed = [os.path.realpath(d) for d in (*target.toolkit.owned, target.toolkit.root,
+                                             *target.extra_lib_dirs, *target.extra_bin_dirs)]
+    venv = dict(target.extra_env).get("VIRTUAL_ENV")
+    if venv:
+        allowed.append(os.path.realpath(venv))
+    out = []
+    for path in maps:
+        name = os.path.basename(path)
+        if name.startswith(("libcuda.so", "libnvidia-")):
+            continue
+        real = os.path.realpath(path)
+        if not any(real == a or real.startswith(a.rstrip("/") + "/") for a in allowed):
+            out.append(path)
+    return out

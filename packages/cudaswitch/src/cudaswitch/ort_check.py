@@ -55,6 +55,9 @@ def check(provider: str) -> dict:
             os.close(saved)
         log.seek(0)
         report["log"] = log.read()[-4000:].decode("utf-8", "replace")
+    from probe import mapped_cuda_libs  # beside this file, which runs as a script
+
+    report["maps"] = mapped_cuda_libs()
     return report
 
 
