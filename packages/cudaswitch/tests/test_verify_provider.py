@@ -80,15 +80,19 @@ def test_gpu_build_without_its_cuda_libraries_names_the_missing_one(wheel_roots,
     assert "missing libcublasLt.so.11" in out.stderr or "missing libcudnn" in out.stderr
 
 
-def test_foreign_libraries_are_those_outside_the_target(runtime_targets):
+def test_foreign_libraries_are_another_toolkits(runtime_targets):
     from cudaswitch.launch import foreign_libs
     from cudaswitch.plan import Target, make_plan
     from cudaswitch.toolkits import discover
 
-    tk = next(t for t in discover({}, [str(runtime_targets["12.4"])]) if t.ok)
-    plan = make_plan(Target(tk), [tk], {})
-    own = tk.cudart
-    maps = [own, "/usr/local/cuda-13.0/lib/libcudart.so.13",
+    found = [t for t in discover({"CUDASWITCH_SYSTEM_PREFIX": "/nonexistent"},
+                                 [str(runtime_targets["12.4"]), str(runtime_targets["13.0"])])
+             if t.ok]
+    tk12 = next(t for t in found if t.version.major == 12)
+    tk13 = next(t for t in found if t.version.major == 13)
+    plan = make_plan(Target(tk12), found, {})
+    maps = [tk12.cudart, tk13.cudart,
             "/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04",
-            "/opt/other/nvidia/cublas/lib/libcublasLt.so.13"]
-    assert foreign_libs(maps, plan) == [maps[1], maps[3]]
+            "/usr/lib/x86_64-linux-gnu/libcudnn.so.9.14.0",
+            "/usr/local/cuda-13.0/targets/x86_64-linux/lib/libcudart.so.13.0.96"]
+    assert foreign_libs(maps, plan, found) == [maps[1], maps[4]]

@@ -14,11 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import CommandNotFound, SwitchError, VerifyError
 from .host import Host
 from .plan import Plan
+from .toolkits.model import Toolkit
 
 PROBE_FILE = os.path.join(os.path.dirname(__file__), "probe.py")
 ORT_CHECK_FILE = os.path.join(os.path.dirname(__file__), "ort_check.py")
@@ -183,7 +185,7 @@ def default_provider(plan: Plan) -> str | None:
     return None
 
 
-def verify_provider(plan: Plan, provider: str) -> dict:
+def verify_provider(plan: Plan, provider: str, toolkits: Sequence[Toolkit] = ()) -> dict:
     """Open a tiny ONNX Runtime session on ``provider`` in the planned environment.
 
     ONNX Runtime only logs "Falling back to CPU" when a provider cannot start; here that is
@@ -220,30 +222,44 @@ def verify_provider(plan: Plan, provider: str) -> dict:
             raise VerifyError(f"{where} could not open a session on {wanted}{why}")
         raise VerifyError(f"{where} fell back to {', '.join(active)}: {wanted} could not "
                           f"start{why}")
-    foreign = foreign_libs(report.get("maps", []), plan)
+    foreign = foreign_libs(report.get("maps", []), plan, toolkits)
     if foreign:
         raise VerifyError(
-            f"{where} runs on {wanted}, but with CUDA libraries from outside "
-            f"{plan.target.toolkit.root}: {', '.join(foreign)}; they come from a global loader "
-            "entry or another toolkit (see `cudaswitch doctor`), and this onnxruntime build "
-            "probably wants another CUDA major than the one chosen")
+            f"{where} runs on {wanted}, but with another toolkit's CUDA libraries, not those of "
+            f"{plan.target.toolkit.root}: {', '.join(foreign)}; a global loader entry supplies "
+            "them (see `cudaswitch doctor`), and this onnxruntime build wants another CUDA "
+            "major than the one chosen")
     return report
 
 
-def foreign_libs(maps: list[str], plan: Plan) -> list[str]:
-    """CUDA libraries a process mapped from outside its target (the driver's own excepted)."""
+def foreign_libs(maps: Sequence[str], plan: Plan, toolkits: Sequence[Toolkit] = ()) -> list[str]:
+    """CUDA libraries a process mapped from another toolkit, or a ``libcudart`` of another major.
+
+    Libraries in no toolkit at all (a system cuDNN, the driver's ``libcuda``) are the host's
+    and pass; the chosen toolkit, the slot's library folders and its venv are the process's own.
+    """
     target = plan.target
-    allowed = [os.path.realpath(d) for d in (*target.toolkit.owned, target.toolkit.root,
-                                             *target.extra_lib_dirs, *target.extra_bin_dirs)]
+    own = [os.path.realpath(d) for d in (*target.toolkit.owned, target.toolkit.root,
+                                         *target.extra_lib_dirs, *target.extra_bin_dirs)]
     venv = dict(target.extra_env).get("VIRTUAL_ENV")
     if venv:
-        allowed.append(os.path.realpath(venv))
+        own.append(os.path.realpath(venv))
+    major = target.toolkit.version.major if target.toolkit.version else None
+    others = [t for t in toolkits if os.path.realpath(t.root) != os.path.realpath(
+        target.toolkit.root)]
+
+    def inside(real: str, folders: Sequence[str]) -> bool:
+        return any(real == f or real.startswith(f.rstrip("/") + "/") for f in folders)
+
     out = []
     for path in maps:
         name = os.path.basename(path)
         if name.startswith(("libcuda.so", "libnvidia-")):
             continue
         real = os.path.realpath(path)
-        if not any(real == a or real.startswith(a.rstrip("/") + "/") for a in allowed):
+        if inside(real, own):
+            continue
+        m = re.match(r"libcudart\.so\.([0-9]+)", name)
+        if any(t.owns(real) for t in others) or (m and major and int(m.group(1)) != major):
             out.append(path)
     return out

@@ -91,7 +91,7 @@ def run_exec(args: argparse.Namespace) -> int:
         warn(note)
     report = verify(plan, outcome.host) if args.verify else None
     provider = args.provider or (default_provider(plan) if args.verify else None)
-    ort_report = verify_provider(plan, provider) if provider else None
+    ort_report = verify_provider(plan, provider, outcome.toolkits) if provider else None
     if args.dry_run:
         changed, unset = plan.changes(os.environ)
         data = {
