@@ -98,3 +98,13 @@ def test_cudnn8_for_cuda11(tmp_path):
     cudnn = tuple(int(p) for p in wheels["nvidia-cudnn-cu11"].split("."))
     assert (9,) <= cudnn <= (9, 10, 2, 21)  # the last cuDNN built for CUDA 11
     assert wheels["nvidia-cuda-nvrtc-cu11"] == "11.8.89"
+
+
+def test_sync_of_an_unknown_slot_names_the_real_ones(tmp_path):
+    man = tmp_path / "cudaswitch.toml"
+    man.write_text('[[slot]]\nname = "rt11"\ncuda = "11.8"\ncomponents = ["cudart"]\n')
+    home = tmp_path / "home"
+    out = slot_cli("sync", "--slot", "rt12", "--manifest", str(man), env=slot_env(home),
+                   check=False)
+    assert out.returncode == 2 and "no slot rt12" in out.stderr and "rt11" in out.stderr
+    assert not home.exists() or not any(home.rglob("*"))

@@ -138,7 +138,7 @@ def test_emitted_ci_matrix_from_the_manifest(flavour, schema, wenv, tmp_path):
     if flavour == "github":
         assert doc["jobs"]["cuda"]["runs-on"] == ["self-hosted", "gpu"]
         assert doc["jobs"]["cuda"]["strategy"]["matrix"]["include"] == [
-            {"slot": "cuda12", "setup": "cudaswitch sync"}]
+            {"slot": "cuda12", "setup": "cudaswitch sync --slot cuda12"}]
     else:
         assert doc["cuda-matrix"]["tags"] == ["self-hosted", "gpu"]
 

@@ -89,7 +89,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from ..install.engine import sync
 
     m = _manifest(args)
-    results = sync(m, _options(args), locked=args.locked)
+    results = sync(m, _options(args), locked=args.locked, only=tuple(args.slot or ()))
     emit({"manifest": m.path, "slots": results}, args.json,
          lambda d: _install_text(d["slots"]))
     return 0
@@ -199,6 +199,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_uninstall)
 
     p = sub.add_parser("sync", help="install every slot of the manifest")
+    p.add_argument("--slot", action="append", metavar="NAME",
+                   help="only this slot (repeatable)")
     p.add_argument("--locked", action="store_true",
                    help="install exactly the wheels of cudaswitch.lock; fail on any drift")
     p.add_argument("--manifest", metavar="PATH")

@@ -328,10 +328,19 @@ def _finish_layout(root: str, files: Mapping[str, dict]) -> list[str]:
     return generated
 
 
-def sync(manifest: Manifest, opts: InstallOptions, locked: bool = False) -> list[dict]:
+def sync(manifest: Manifest, opts: InstallOptions, locked: bool = False,
+         only: Sequence[str] = ()) -> list[dict]:
+    """Install the manifest's slots (or only those named: a CI job installs its own)."""
+    names = [s.name for s in manifest.slots]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise UsageError(f"no slot {', '.join(unknown)} in {manifest.path}; "
+                         f"its slots: {', '.join(names)}")
     wheels = read_lock(manifest) if locked else {}
     out = []
     for slot in manifest.slots:
+        if only and slot.name not in only:
+            continue
         if locked and slot.name not in wheels:
             raise UsageError(f"slot {slot.name} is not in the lock file; run cudaswitch lock")
         out.append(install_slot(slot, opts, wheels.get(slot.name)))

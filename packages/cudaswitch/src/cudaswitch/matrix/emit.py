@@ -2,7 +2,7 @@
 
 Where CI runs each job on its own machine, the CI tool is the better scheduler, so instead of
 running ``cudaswitch matrix`` in one job, it can write the matrix for GitHub Actions or GitLab
-CI: every job installs its slot (``cudaswitch sync`` from the manifest, or ``cudaswitch
+CI: every job installs its slot (``cudaswitch sync --slot NAME`` from the manifest, or ``cudaswitch
 install X.Y`` for a slot that only exists on this host) and runs the command under
 ``cudaswitch exec --slot``.
 
@@ -74,7 +74,7 @@ def _empty(v: dict | list) -> str:
 def _setup(ref: SlotRef) -> str:
     """The shell line that installs this slot on a fresh CI machine."""
     if ref.source == "manifest":
-        return "cudaswitch sync"
+        return shlex.join(["cudaswitch", "sync", "--slot", ref.name])
     try:
         mm = CudaVersion.parse(ref.cuda or "").major_minor
     except SpecError as e:
