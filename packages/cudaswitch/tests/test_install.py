@@ -183,6 +183,9 @@ def test_manifest_sync_lock_and_drift(slot_wheelhouse, tmp_path):
     assert [s["status"] for s in first["slots"]] == ["installed", "installed"]
     again = slot_cli("sync", "--locked", *wh, env=env)
     assert "nothing to do" in again.stdout
+    only = tmp_path / "only"
+    slot_cli("sync", "--slot", "rt12", *wh, env=slot_env(only, CUDASWITCH_CONFIG=str(man)))
+    assert sorted(p.name for p in (only / "toolkits").iterdir()) == ["rt12"]
     which = json.loads(slot_cli("which", "--json", env=env).stdout)
     assert which["slot"] == "rt11" and which["toolkit"]["version"].startswith("11.8")
     dry = json.loads(slot_cli("exec", "--slot", "rt11", "--dry-run", "--json", "--", "true",
