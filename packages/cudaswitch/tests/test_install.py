@@ -210,6 +210,14 @@ def test_slot_with_python_environment(slot_wheelhouse, tmp_path):
     code = "import sys, os, iniconfig; print(sys.prefix, os.environ['VIRTUAL_ENV'])"
     out = slot_cli("exec", "--slot", "py", "--", "python", "-c", code, env=env).stdout.split()
     assert out == [str(home / "venvs" / "py")] * 2
+    # A version request that lands on the slot's toolkit gets the whole slot, venv included,
+    # as `docker run -e CUDA_VERSION=12.4` does through the entrypoint.
+    entry = subprocess.run([sys.executable, "-m", "cudaswitch.entrypoint", "python", "-c", code],
+                           env={**env, "CUDA_VERSION": "12.4", "CUDASWITCH_NO_CACHE": "1"},
+                           capture_output=True, text=True)
+    assert entry.returncode == 0, entry.stderr
+    assert entry.stdout.split() == [str(home / "venvs" / "py")] * 2
+    assert "(slot py)" in entry.stderr
     slot_cli("uninstall", "py", env=env)
     assert not (home / "venvs" / "py").exists()
 

@@ -61,6 +61,20 @@ def _slot_target(name: str, env: Mapping[str, str], toolkits: Sequence[Toolkit],
     return slots.target_for_slot(name, env, toolkits, host)
 
 
+def _slot_at(root: str, env: Mapping[str, str]) -> str | None:
+    """The installed slot whose toolkit is ``root``: ``CUDA_VERSION=11.8`` then gets the whole
+    slot (its venv, its variables), not only its libraries."""
+    try:
+        from . import slots
+    except ImportError:
+        return None
+    real = os.path.realpath(root)
+    for name, slot_root in slots.installed_slots(env).items():
+        if os.path.realpath(slot_root) == real:
+            return name
+    return None
+
+
 def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None = None,
              slot: str | None = None, search_paths: Sequence[str] = (),
              force: bool = False) -> Outcome:
@@ -85,7 +99,12 @@ def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None =
         selection = resolve(request, toolkits, host, force=force)
         tk = selection.toolkit
         found = compat_folder(tk.root, host) if selection.verdict.kind == "forward-compat" else None
-        target = Target(tk, compat_dir=found[0] if found else None)
+        slot_name = _slot_at(tk.root, env)
+        if slot_name:
+            target = dataclasses.replace(_slot_target(slot_name, env, toolkits, host),
+                                         compat_dir=found[0] if found else None)
+        else:
+            target = Target(tk, compat_dir=found[0] if found else None)
     plan = make_plan(target, toolkits, env, argv)
     if selection is not None and selection.request.notes:
         plan = dataclasses.replace(plan, notes=selection.request.notes)
