@@ -154,3 +154,15 @@ def test_doctor_names_what_mixes_toolkits(tmp_path, runtime_targets):
         assert "pinned-wrapper" in ids
     text = cs("doctor", env=env).stdout
     assert "fix:" in text
+
+
+def test_command_table_matches_what_modules_register():
+    import argparse
+    import importlib
+
+    from cudaswitch.cli.main import COMMAND_MODULES, COMMANDS
+
+    for module in COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"cudaswitch.cli.{module}").register(sub)
+        assert {c for c, m in COMMANDS.items() if m == module} == set(sub.choices), module

@@ -24,6 +24,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "image",
 )
 
+# Which module registers each command, so that one command imports only its own module (a
+# listing should not pay for the image builder's imports). A test keeps this in step.
+COMMANDS: dict[str, str] = {
+    "list": "toolkits", "which": "toolkits", "compat": "compat", "require": "require",
+    "exec": "run", "env": "run", "use": "run", "doctor": "doctor", "launcher": "launcher",
+    "install": "slots", "uninstall": "slots", "sync": "slots", "lock": "slots",
+    "download": "slots", "slot": "slots", "matrix": "matrix", "image": "image",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own exit code is 2 as well
@@ -32,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cudaswitch",
         description="Several CUDA toolkits side by side; each process picks exactly one, "
@@ -42,13 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cudaswitch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    for name in (only,) if only else COMMAND_MODULES:
         importlib.import_module(f"{__package__}.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(COMMANDS.get(first) if first and argv[0] == first else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
