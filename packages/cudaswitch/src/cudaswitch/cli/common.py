@@ -19,10 +19,10 @@ def add_json(p: argparse.ArgumentParser) -> None:
 
 
 def host_and_toolkits(args: argparse.Namespace):
-    return gather(os.environ, _split_paths(args.search_path))
+    return gather(os.environ, split_paths(args.search_path))
 
 
-def _split_paths(values: list[str]) -> list[str]:
+def split_paths(values: list[str]) -> list[str]:
     out: list[str] = []
     for v in values:
         out.extend(p for p in v.split(":") if p)

@@ -21,7 +21,7 @@ from ..matrix import (
     plan_jobs,
     run_matrix,
 )
-from .common import _split_paths, add_json, add_search
+from .common import add_json, add_search, split_paths
 from .render import table
 
 
@@ -80,7 +80,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
 
 def run_matrix_cmd(args: argparse.Namespace) -> int:
     argv = _argv(args)
-    paths = _split_paths(args.search_path)
+    paths = split_paths(args.search_path)
     env = os.environ
     if args.emit:
         refs = pick_slots(matrix_slots(env, paths), args.slots)

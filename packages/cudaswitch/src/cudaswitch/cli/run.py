@@ -18,7 +18,7 @@ from ..launch import (
     verify,
     verify_provider,
 )
-from .common import _split_paths, add_json, add_search
+from .common import add_json, add_search, split_paths
 from .render import emit, warn
 
 
@@ -84,7 +84,7 @@ def run_exec(args: argparse.Namespace) -> int:
     argv = _argv(args)
     if not argv and not args.dry_run:
         raise UsageError("no command given: cudaswitch exec [--cuda SPEC] -- CMD ARGS...")
-    outcome = run_flow(argv, os.environ, args.cuda, args.slot, _split_paths(args.search_path),
+    outcome = run_flow(argv, os.environ, args.cuda, args.slot, split_paths(args.search_path),
                        args.force)
     plan = outcome.plan
     for note in plan.notes:
@@ -127,7 +127,7 @@ def run_exec(args: argparse.Namespace) -> int:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    outcome = run_flow([], os.environ, args.spec, args.slot, _split_paths(args.search_path),
+    outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
                        args.force)
     print(shellenv.render(outcome.plan, os.environ, args.shell))
     print(f"cudaswitch: {outcome.banner()[len('cudaswitch: '):]}", file=sys.stderr)
@@ -135,7 +135,7 @@ def run_env(args: argparse.Namespace) -> int:
 
 
 def run_use(args: argparse.Namespace) -> int:
-    outcome = run_flow([], os.environ, args.spec, None, _split_paths(args.search_path),
+    outcome = run_flow([], os.environ, args.spec, None, split_paths(args.search_path),
                        args.force)
     tk = outcome.target.toolkit
     if tk.layout not in ("toolkit", "managed"):

@@ -7,7 +7,7 @@ import os
 
 from ..flow import run_flow
 from ..select import verdicts
-from .common import _split_paths, add_json, add_search, host_and_toolkits
+from .common import add_json, add_search, host_and_toolkits, split_paths
 from .render import emit, table
 
 
@@ -90,7 +90,7 @@ def _mb(n: int | None) -> str:
 
 
 def run_which(args: argparse.Namespace) -> int:
-    outcome = run_flow([], os.environ, args.spec, None, _split_paths(args.search_path),
+    outcome = run_flow([], os.environ, args.spec, None, split_paths(args.search_path),
                        args.force)
     if outcome.selection is not None:
         data = outcome.selection.as_dict()
