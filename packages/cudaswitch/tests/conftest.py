@@ -7,9 +7,9 @@ run needs no network. Each wheel is unpacked the way ``pip install --target`` la
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -45,12 +45,17 @@ def fetch_wheel(requirement: str) -> Path:
 
 
 def unpack_wheel(requirement: str, dest: Path) -> Path:
-    """Lay the wheel out like ``pip install --target dest``; reused when already there."""
+    """``pip install --no-deps --target dest`` of the cached wheel; reused when already there."""
     marker = dest / ".complete"
     if not marker.exists():
-        dest.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(fetch_wheel(requirement)) as zf:
-            zf.extractall(dest)
+        if dest.exists():
+            shutil.rmtree(dest)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+             "--disable-pip-version-check", "--no-compile", "--target", str(dest),
+             str(fetch_wheel(requirement))],
+            check=True,
+        )
         marker.write_text(requirement)
     return dest
 
