@@ -68,3 +68,11 @@ def test_nvidia_smi_output():
     assert driver == "580.159.04" and cuda == CudaVersion(13, 0)
     assert [(g.brand, g.compute_capability, g.memory_mib) for g in gpus] == [
         ("NVIDIA", "9.0", 81559), ("GeForce RTX", "8.9", 24564)]
+
+
+def test_nvml_through_nvidia_ml_py_and_ctypes_agree():
+    """Both NVML paths read the same driver and GPUs; without a driver both say nothing."""
+    from cudaswitch.host import read_nvml_ctypes, read_pynvml
+
+    pytest.importorskip("pynvml")
+    assert read_pynvml() == read_nvml_ctypes()

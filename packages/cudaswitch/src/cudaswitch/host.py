@@ -102,8 +102,45 @@ def _load_nvml() -> ctypes.CDLL | None:
     return None
 
 
+def read_pynvml() -> tuple[str | None, CudaVersion | None, tuple[Gpu, ...]] | None:
+    """Through ``nvidia-ml-py`` when it is installed (the ``nvml`` extra)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # pynvml raises its own NVMLError subclasses, e.g. no driver
+        return None
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        driver = driver.decode() if isinstance(driver, bytes) else driver
+        v = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+        cuda = CudaVersion(v // 1000, (v % 1000) // 10) if v else None
+        gpus = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(h)
+            name = name.decode(errors="replace") if isinstance(name, bytes) else name
+            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+            mem = pynvml.nvmlDeviceGetMemoryInfo(h).total // 2**20
+            gpus.append(Gpu(i, name, _NVML_BRANDS.get(pynvml.nvmlDeviceGetBrand(h), "Unknown"),
+                            f"{major}.{minor}", mem))
+        return driver, cuda, tuple(gpus)
+    except Exception:
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
 def read_nvml() -> tuple[str | None, CudaVersion | None, tuple[Gpu, ...]] | None:
-    """Driver, driver CUDA and GPUs through NVML (the library nvidia-ml-py wraps)."""
+    """Driver, driver CUDA and GPUs through NVML: ``nvidia-ml-py`` if installed, else the
+    library it wraps, loaded with ctypes (no dependency on the common path)."""
+    got = read_pynvml()
+    return got if got is not None else read_nvml_ctypes()
+
+
+def read_nvml_ctypes() -> tuple[str | None, CudaVersion | None, tuple[Gpu, ...]] | None:
     lib = _load_nvml()
     if lib is None:
         return None
@@ -128,7 +165,7 @@ def read_nvml() -> tuple[str | None, CudaVersion | None, tuple[Gpu, ...]] | None
                 major, minor = ctypes.c_int(), ctypes.c_int()
                 lib.nvmlDeviceGetCudaComputeCapability(h, ctypes.byref(major), ctypes.byref(minor))
                 mem = (ctypes.c_ulonglong * 3)()
-                mib = mem[1] // 2**20 if lib.nvmlDeviceGetMemoryInfo(h, mem) == 0 else None
+                mib = mem[0] // 2**20 if lib.nvmlDeviceGetMemoryInfo(h, mem) == 0 else None
                 gpus.append(
                     Gpu(i, name.value.decode(errors="replace"),
                         _NVML_BRANDS.get(brand.value, "Unknown"),
