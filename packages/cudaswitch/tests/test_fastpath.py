@@ -100,3 +100,17 @@ def test_launcher_runs_with_isolated_interpreter(tmp_path, wheel_roots):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split()[1].endswith("cuda-11.8/nvidia/cuda_runtime")
+
+
+def test_a_variable_the_plan_overrides_is_part_of_the_key(tmp_path):
+    """A slot's variable (VIRTUAL_ENV, say) is recorded with its old value to restore it on
+    the next switch: a different old value must not be served from the cache."""
+    from cudaswitch import _fastpath
+
+    env = {"HOME": str(tmp_path), "CUDASWITCH_CACHE_DIR": str(tmp_path / "c"),
+           "VIRTUAL_ENV": "/venvs/a", "PATH": "/usr/bin"}
+    _fastpath.store(env, {"VIRTUAL_ENV": "/venvs/slot"}, "banner", [], [str(tmp_path)])
+    assert _fastpath.lookup(env)["changes"] == {"VIRTUAL_ENV": "/venvs/slot"}
+    assert _fastpath.lookup({**env, "VIRTUAL_ENV": "/venvs/b"}) is None
+    (tmp_path / "new").mkdir()
+    assert _fastpath.lookup(env) is None  # a watched folder changed

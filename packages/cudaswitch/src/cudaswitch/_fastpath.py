@@ -128,6 +128,9 @@ def lookup(env) -> dict | None:
         return None
     if rec.get("host") != host_facts(env):
         return None
+    for k, v in rec.get("deps", {}).items():
+        if env.get(k) != v:
+            return None
     for p, s in rec.get("watch", ()):
         if stamp(p) != s:
             return None
@@ -145,6 +148,7 @@ def store(env, changes: dict, banner: str, notes: list, watch: list) -> None:
     rec = {
         "format": FORMAT, "key": key, "host": host_facts(env), "changes": changes,
         "banner": banner, "notes": notes, "watch": [(p, stamp(p)) for p in watch],
+        "deps": {k: env.get(k) for k in changes},
     }
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
