@@ -107,10 +107,12 @@ def test_a_variable_the_plan_overrides_is_part_of_the_key(tmp_path):
     the next switch: a different old value must not be served from the cache."""
     from cudaswitch import _fastpath
 
+    watched = tmp_path / "toolkits"
+    watched.mkdir()
     env = {"HOME": str(tmp_path), "CUDASWITCH_CACHE_DIR": str(tmp_path / "c"),
            "VIRTUAL_ENV": "/venvs/a", "PATH": "/usr/bin"}
-    _fastpath.store(env, {"VIRTUAL_ENV": "/venvs/slot"}, "banner", [], [str(tmp_path)])
+    _fastpath.store(env, {"VIRTUAL_ENV": "/venvs/slot"}, "banner", [], [str(watched)])
     assert _fastpath.lookup(env)["changes"] == {"VIRTUAL_ENV": "/venvs/slot"}
     assert _fastpath.lookup({**env, "VIRTUAL_ENV": "/venvs/b"}) is None
-    (tmp_path / "new").mkdir()
+    (watched / "cuda-12.9").mkdir()
     assert _fastpath.lookup(env) is None  # a watched folder changed
