@@ -6,8 +6,6 @@ it) and execs CMD. It runs before every container start, so its path is the stan
 only, and a repeated start with nothing changed is served from ``_fastpath``'s cache.
 """
 
-from __future__ import annotations
-
 import sys
 
 from . import _fastpath

@@ -258,7 +258,10 @@ def detect_host(env: Mapping[str, str] | None = None, root: str = "/",
                 source = src
                 break
     need_gpus = probe_gpus and o_gpus is None and root == "/"
-    if (driver is None or need_gpus) and root == "/" and not o_driver:
+    # NVML and nvidia-smi need the kernel module, which sysfs, procfs or /dev/nvidiactl show;
+    # without any of them, asking costs time and answers nothing.
+    module_loaded = driver is not None or os.path.exists("/dev/nvidiactl")
+    if (driver is None or need_gpus) and root == "/" and not o_driver and module_loaded:
         for src, reader in (("nvml", read_nvml), ("nvidia-smi", read_nvidia_smi)):
             got = reader()
             if got is None:
