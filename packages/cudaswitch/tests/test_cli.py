@@ -166,3 +166,15 @@ def test_command_table_matches_what_modules_register():
         sub = argparse.ArgumentParser().add_subparsers()
         importlib.import_module(f"cudaswitch.cli.{module}").register(sub)
         assert {c for c, m in COMMANDS.items() if m == module} == set(sub.choices), module
+
+
+def test_doctor_names_half_a_switch(wheel_roots, runtime_targets):
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots),
+                    LD_LIBRARY_PATH=str(runtime_targets["11.8"] / "nvidia/cuda_runtime/lib"),
+                    CUDA_HOME=str(runtime_targets["12.4"] / "nvidia/cuda_runtime"))
+    found = json.loads(cs("doctor", "--json", env=env).stdout)["findings"]
+    mixed = [f for f in found if f["id"] == "mixed-toolkits"]
+    assert len(mixed) == 1 and "11.8.89" in mixed[0]["message"]
+    env["CUDA_HOME"] = str(runtime_targets["11.8"] / "nvidia/cuda_runtime")
+    found = json.loads(cs("doctor", "--json", env=env).stdout)["findings"]
+    assert not [f for f in found if f["id"] == "mixed-toolkits"]

@@ -162,6 +162,26 @@ def python_findings() -> list[Finding]:
     return []
 
 
+def mixed_path_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) -> list[Finding]:
+    """Library folders of a toolkit other than the one ``CUDA_HOME`` names: half a switch."""
+    home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    if not home:
+        return []
+    real_home = os.path.realpath(home)
+    out = []
+    for entry in [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]:
+        owner = next((t for t in toolkits if t.ok and t.owns(entry)), None)
+        if owner is not None and os.path.realpath(owner.root) != real_home:
+            out.append(Finding(
+                "mixed-toolkits", "warning",
+                f"LD_LIBRARY_PATH has {entry} (CUDA {owner.version}) while CUDA_HOME is {home}: "
+                "libraries of one toolkit, headers and tools of another",
+                "switch with `cudaswitch exec` or `eval \"$(cudaswitch env SPEC)\"`, which "
+                "take the other toolkit's folders out",
+            ))
+    return out
+
+
 def toolkit_findings(toolkits: Sequence[Toolkit], verdicts: Mapping[str, Verdict],
                      host: Host) -> list[Finding]:
     out = []
@@ -195,5 +215,6 @@ def toolkit_findings(toolkits: Sequence[Toolkit], verdicts: Mapping[str, Verdict
 def diagnose(env: Mapping[str, str], toolkits: Sequence[Toolkit],
              verdicts: Mapping[str, Verdict], host: Host,
              conf_dir: str = "/etc/ld.so.conf.d", bin_dir: str = "/usr/local/bin") -> list[Finding]:
-    return [*loader_findings(env, conf_dir), *env_findings(env), *wrapper_findings(bin_dir),
+    return [*loader_findings(env, conf_dir), *env_findings(env),
+            *mixed_path_findings(env, toolkits), *wrapper_findings(bin_dir),
             *python_findings(), *toolkit_findings(toolkits, verdicts, host)]
