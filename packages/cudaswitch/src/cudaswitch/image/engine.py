@@ -76,6 +76,16 @@ def detect(engine: str | None = None, env: Mapping[str, str] | None = None) -> s
                      "(Debian: apt-get install podman buildah)")
 
 
+def source_date_epoch() -> str:
+    """Every layer's file times and the image's own: ``SOURCE_DATE_EPOCH``, else 0.
+
+    Fixed times make a slot's layer byte-identical whichever image it is built into, so the
+    single-slot tags share it with the all-slots image instead of storing it again.
+    """
+    value = os.environ.get("SOURCE_DATE_EPOCH", "0")
+    return value if value.isdigit() and len(value) <= 12 else "0"
+
+
 def build_argv(opts: EngineOptions, containerfile: str, context: str, target: str | None,
                tags: Sequence[str]) -> list[str]:
     tag_args = [a for t in tags for a in ("--tag", t)]
@@ -86,7 +96,7 @@ def build_argv(opts: EngineOptions, containerfile: str, context: str, target: st
                 "--network", opts.network, *opts.extra, context]
     sub = ["build"] if opts.engine == "podman" else ["build", "--layers"]
     argv = [*opts.base(), *sub, "--file", containerfile, *tag_args,
-            "--pull=never"]
+            "--pull=never", "--timestamp", source_date_epoch()]
     if opts.isolation:
         argv += ["--isolation", opts.isolation]
     wrap: list[str] = []
