@@ -3,6 +3,9 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -98,16 +101,35 @@ def test_broken_toolkits_are_listed_not_fatal(tmp_path, libs):
     assert "version" in got[str(root / "cuda-12.1")].broken
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
-def test_unreadable_toolkit(tmp_path, libs):
-    tk = make_toolkit(tmp_path / "tk" / "cuda-12.4", libs["12.4"], "libcudart.so.12",
-                      version_json={"cuda": {"version": "12.4.1"}})
-    tk.chmod(0)
+def test_unreadable_toolkit(libs):
+    """Listed as broken, never a crash. Root reads every folder, so as root the discovery runs
+    in a child that drops to an unprivileged user first."""
+    base = Path(tempfile.mkdtemp(prefix="cs-unreadable-", dir="/tmp"))
     try:
-        got = by_root(discover({"CUDASWITCH_PATH": str(tmp_path / "tk")}))
-        assert got[str(tk)].broken
+        base.chmod(0o755)
+        tk = make_toolkit(base / "tk" / "cuda-12.4", libs["12.4"], "libcudart.so.12",
+                          version_json={"cuda": {"version": "12.4.1"}})
+        (base / "tk").chmod(0o755)
+        tk.chmod(0)
+        src = Path(__file__).resolve().parents[1] / "src"
+        code = ("import json, os, sys\n"
+                "if os.geteuid() == 0:\n"
+                "    os.setgid(65534); os.setuid(65534)\n"
+                f"sys.path.insert(0, {str(src)!r})\n"
+                "from cudaswitch.toolkits import discover\n"
+                f"print(json.dumps([t.as_dict() for t in discover({{}}, [{str(base / 'tk')!r}])]))")
+        python = "/usr/bin/python3" if os.geteuid() == 0 and os.path.exists(
+            "/usr/bin/python3") else sys.executable
+        out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, cwd="/")
+        if out.returncode != 0 and ("Permission denied" in out.stderr
+                                    or "ModuleNotFoundError" in out.stderr):
+            pytest.skip("an unprivileged user cannot read this checkout or interpreter")
+        assert out.returncode == 0, out.stderr
+        found = {t["root"]: t for t in json.loads(out.stdout)}
+        assert found[str(tk)]["broken"] == "not readable"
     finally:
-        tk.chmod(0o755)
+        (base / "tk" / "cuda-12.4").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_cuda_home_and_alias_fold_into_one(tmp_path, libs):
