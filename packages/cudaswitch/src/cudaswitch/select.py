@@ -126,7 +126,8 @@ def _listing(toolkits: Sequence[Toolkit]) -> str:
     lines = []
     for t in toolkits:
         if t.ok:
-            lines.append(f"  {t.version!s:<12} {t.root}  ({t.layout}, {t.found_via})")
+            how = t.layout if t.found_via == t.layout else f"{t.layout}, {t.found_via}"
+            lines.append(f"  {t.version!s:<12} {t.root}  ({how})")
         else:
             lines.append(f"  {'broken':<12} {t.root}  ({t.broken})")
     return "\n".join(lines) if lines else "  (none found)"
