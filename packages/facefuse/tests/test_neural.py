@@ -4,7 +4,10 @@ The stand-ins have exactly the input and output names, shapes and types of FaceF
 `inswapper_128` (target 1x3x128x128, source 1x512, output 1x3x128x128, the emap matrix as the
 last initializer) and `arcface_w600k_r50` (input 1x3x112x112 -> 1x512), but tiny made-up
 weights: they test the plumbing (alignment, embedding, emap, pre/post-processing, paste),
-not face quality. The real models run on a GPU host (docs/facefuse.md).
+not face quality. `hyperswap_1a_256` gets a stand-in too: inputs source 1x512 (the
+L2-normalised embedding) and target 1x3x256x256 (RGB in -1..1), outputs `output` 1x3x256x256
+(RGB in -1..1) and `mask` 1x1x256x256, in the real file's order. The real models run on a GPU
+host (docs/facefuse.md).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from facefuse.download import crc32_hex
 from facefuse.models import get_model
 from facefuse.pipeline import Settings, build_engine, prepare_source, swap_frame
 from facefuse.swap import static_initializer
+from facefuse.types import SourceIdentity, StageTimes
 
 
 def _save(model: onnx.ModelProto, folder: Path, name: str) -> Path:
@@ -78,6 +82,36 @@ def inswapper_stand_in(folder: Path) -> Path:
          numpy_helper.from_array(emap, "emap")])
     return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
                  folder, "inswapper_128")
+
+
+HYPERSWAP_COLOUR = (np.random.default_rng(5).normal(size=(512, 3)) * 8).astype(np.float32)
+
+
+def hyperswap_stand_in(folder: Path) -> Path:
+    """source (1,512) + target (1,3,256,256) -> output (1,3,256,256), mask (1,1,256,256):
+    half the target plus half a colour in -1..1 (tanh of the source times a fixed matrix);
+    the mask is a sigmoid of the target's channel mean."""
+    nodes = [
+        helper.make_node("MatMul", ["source", "to_colour"], ["colour"]),
+        helper.make_node("Tanh", ["colour"], ["colour11"]),
+        helper.make_node("Reshape", ["colour11", "shape"], ["colour4d"]),
+        helper.make_node("Mul", ["target", "half"], ["half_target"]),
+        helper.make_node("Mul", ["colour4d", "half"], ["half_colour"]),
+        helper.make_node("Add", ["half_target", "half_colour"], ["output"]),
+        helper.make_node("ReduceMean", ["target"], ["grey"], axes=[1], keepdims=1),
+        helper.make_node("Sigmoid", ["grey"], ["mask"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "hyperswap_stand_in",
+        [helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512]),
+         helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, 256, 256])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 256, 256]),
+         helper.make_tensor_value_info("mask", TensorProto.FLOAT, [1, 1, 256, 256])],
+        [numpy_helper.from_array(HYPERSWAP_COLOUR, "to_colour"),
+         numpy_helper.from_array(np.array([1, 3, 1, 1], np.int64), "shape"),
+         numpy_helper.from_array(np.array(0.5, np.float32), "half")])
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
+                 folder, "hyperswap_1a_256")
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +181,69 @@ def test_missing_model_offline_is_a_model_error(tmp_path, grace_path, astronaut_
     err = capsys.readouterr().err
     assert code == 6 and "hyperswap_1a_256 is missing" in err
     assert get_model("hyperswap_1a_256").size == 256
+
+
+@pytest.fixture(scope="module")
+def hyperswap_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hyperswap_models")
+    arcface_stand_in(folder)
+    hyperswap_stand_in(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hyperswap_engine(hyperswap_dir):  # noqa: ANN001, ANN201
+    return build_engine(Settings(face_swapper_model="hyperswap_1a_256",
+                                 models_dir=hyperswap_dir, download=False))
+
+
+def test_hyperswap_stand_in_has_the_real_interface(hyperswap_engine) -> None:
+    session = hyperswap_engine.swapper.session
+    assert [(i.name, tuple(i.shape), i.type) for i in session.get_inputs()] == [
+        ("source", (1, 512), "tensor(float)"), ("target", (1, 3, 256, 256), "tensor(float)")]
+    assert [(o.name, tuple(o.shape), o.type) for o in session.get_outputs()] == [
+        ("output", (1, 3, 256, 256), "tensor(float)"),
+        ("mask", (1, 1, 256, 256), "tensor(float)")]
+    assert hyperswap_engine.swapper.size == 256
+    assert hyperswap_engine.swapper.template == "arcface_128"
+
+
+def test_hyperswap_feeds_unit_embedding_and_pixels_in_minus_one_to_one(hyperswap_engine
+                                                                        ) -> None:
+    embedding = np.linspace(-1, 3, 512, dtype=np.float32)
+    unit = embedding / np.linalg.norm(embedding)
+    swapper = hyperswap_engine.swapper
+    assert np.allclose(swapper.source_vector(embedding), unit[None], atol=1e-6)
+    assert np.allclose(swapper.source_vector(embedding * 7), unit[None], atol=1e-6)
+    # a BGR crop whose RGB is (51, 128, 204): -0.6, 0.0, 0.6 in the model's range
+    crop = np.empty((256, 256, 3), np.uint8)
+    crop[:] = (204, 128, 51)
+    source = SourceIdentity(crop=crop, landmarks=np.zeros((5, 2), np.float32), frame=crop,
+                            embedding=embedding)
+    swapped, mask = swapper.swap_crop(crop, source, StageTimes())
+    target = np.array([51, 128, 204]) / 127.5 - 1.0
+    output = 0.5 * target + 0.5 * np.tanh(unit @ HYPERSWAP_COLOUR)
+    expected_rgb = (output * 0.5 + 0.5).clip(0, 1) * 255
+    assert swapped.shape == (256, 256, 3) and mask.shape == (256, 256)
+    assert np.abs(swapped[128, 128] - expected_rgb[::-1]).max() < 1.5, swapped[128, 128]
+
+
+def test_cli_runs_hyperswap_and_changes_the_face_only(tmp_path, hyperswap_dir, engine,
+                                                      grace_path, astronaut_path, measure,
+                                                      capsys) -> None:
+    outputs = {}
+    for name, source in (("grace", grace_path), ("astronaut", astronaut_path)):
+        outputs[name] = tmp_path / f"{name}.png"
+        code = main(["headless-run", "-s", str(source), "-t", str(astronaut_path), "-o",
+                     str(outputs[name]), "--face-swapper-model", "hyperswap_1a_256",
+                     "--models-dir", str(hyperswap_dir), "--skip-download"])
+        assert code == 0, capsys.readouterr().err
+    target = cv2.imread(str(astronaut_path))
+    out = cv2.imread(str(outputs["grace"]))
+    assert out.shape == target.shape
+    changed = np.abs(out.astype(int) - target.astype(int)).max(axis=2) > 3
+    inside = measure.face_region(target.shape, engine.detector(target)[0].box, grow=0.6)
+    assert changed[inside].sum() > 1000
+    assert changed[~inside].sum() == 0
+    out_other = cv2.imread(str(outputs["astronaut"]))
+    assert np.abs(out_other.astype(int) - out.astype(int)).max() > 5, "identity had no effect"
