@@ -498,14 +498,18 @@ def load_manifest(path: str | None, env: Mapping[str, str] | None = None) -> Man
         path = find_manifest(env)
         if path is None:
             return None
+    return parse_manifest(read_manifest_text(path), path, env)
+
+
+def read_manifest_text(path: str, hint: str = "") -> str:
+    """A manifest's text (1 MiB at most); a missing or unreadable file is a usage error."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read(1 << 20)
+            return f.read(1 << 20)
     except FileNotFoundError as e:
-        raise UsageError(f"no manifest at {path}") from e
+        raise UsageError(f"no manifest at {path}{hint}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read manifest {path}: {e}") from e
-    return parse_manifest(text, path, env)
 
 
 # --- installed slots --------------------------------------------------------------------------

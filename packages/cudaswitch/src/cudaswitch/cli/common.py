@@ -27,3 +27,9 @@ def split_paths(values: list[str]) -> list[str]:
     for v in values:
         out.extend(p for p in v.split(":") if p)
     return out
+
+
+def command_argv(args: argparse.Namespace) -> list[str]:
+    """``-- CMD ARGS`` as given, without the separator."""
+    argv = list(args.argv)
+    return argv[1:] if argv[:1] == ["--"] else argv

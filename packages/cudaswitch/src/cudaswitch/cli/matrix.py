@@ -21,7 +21,7 @@ from ..matrix import (
     plan_jobs,
     run_matrix,
 )
-from .common import add_json, add_search, split_paths
+from .common import add_json, add_search, command_argv, split_paths
 from .render import table
 
 
@@ -71,15 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_matrix_cmd)
 
 
-def _argv(args: argparse.Namespace) -> list[str]:
-    argv = list(args.argv)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    return argv
-
-
 def run_matrix_cmd(args: argparse.Namespace) -> int:
-    argv = _argv(args)
+    argv = command_argv(args)
     paths = split_paths(args.search_path)
     env = os.environ
     if args.emit:

@@ -18,7 +18,7 @@ from ..launch import (
     verify,
     verify_provider,
 )
-from .common import add_json, add_search, split_paths
+from .common import add_json, add_search, command_argv, split_paths
 from .render import emit, warn
 
 
@@ -73,15 +73,8 @@ def describe_report(r: dict) -> str:
     return text
 
 
-def _argv(args: argparse.Namespace) -> list[str]:
-    argv = list(args.argv)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    return argv
-
-
 def run_exec(args: argparse.Namespace) -> int:
-    argv = _argv(args)
+    argv = command_argv(args)
     if not argv and not args.dry_run:
         raise UsageError("no command given: cudaswitch exec [--cuda SPEC] -- CMD ARGS...")
     outcome = run_flow(argv, os.environ, args.cuda, args.slot, split_paths(args.search_path),

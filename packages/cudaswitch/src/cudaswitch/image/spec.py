@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
-from ..slots import ENV_KEY_RE, Manifest, Slot, parse_manifest
+from ..slots import ENV_KEY_RE, Manifest, Slot, parse_manifest, read_manifest_text
 
 try:  # Python 3.11+
     import tomllib
@@ -281,11 +281,5 @@ def slot_table(slot: Slot) -> dict:
 def load_image_manifest(path: str, env: Mapping[str, str] | None = None) -> ImageManifest:
     import os
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(1 << 20)
-    except FileNotFoundError as e:
-        raise UsageError(f"no manifest at {path} (write one: cudaswitch image init)") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read manifest {path}: {e}") from e
+    text = read_manifest_text(path, " (write one: cudaswitch image init)")
     return parse_image_manifest(text, path, os.path.dirname(os.path.abspath(path)), env)
