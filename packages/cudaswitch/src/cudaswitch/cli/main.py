@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import EXIT_CODES_HELP, EXIT_USAGE, CudaswitchError
+from ..errors import (
+    EXIT_CODES_HELP,
+    EXIT_PIPE,
+    EXIT_USAGE,
+    CudaswitchError,
+    environment_fault,
+)
 from .render import error
 
 # Each module has ``register(subparsers)``; its parsers set ``func(args) -> int``.
@@ -57,6 +64,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a reader that closed our output (``| head``) ends it quietly."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(COMMANDS.get(first) if first and argv[0] == first else None)
@@ -69,6 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CudaswitchError as e:
         error(str(e))
         return e.exit_code
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # what the machine refused (disk full, read-only, permissions)
+        fault = environment_fault(e)
+        error(str(fault))
+        return fault.exit_code
+    except RecursionError:
+        error("the input is nested too deeply to read; nothing was changed")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
