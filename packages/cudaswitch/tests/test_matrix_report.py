@@ -20,6 +20,7 @@ import yaml
 from cs_helpers import clean_env, cudaswitch_cmd
 
 SCHEMAS = Path(__file__).parent / "schemas"
+WHEEL = "dist/cudaswitch-0.1.0-py3-none-any.whl"
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,8 @@ def test_the_junit_schema_rejects_what_ci_tools_would(junit_schema):
 @pytest.mark.parametrize("flavour,schema", [("github", "github-workflows.json"),
                                             ("gitlab", "gitlab-ci.json")])
 def test_emitted_ci_matrix_is_schema_valid_for_implicit_slots(flavour, schema, wenv):
-    proc = cli("matrix", "--emit", flavour, "--", "python", "-m", "pytest", "-k", "not slow",
+    proc = cli("matrix", "--emit", flavour, "--install-from", WHEEL, "--", "python", "-m",
+               "pytest", "-k", "not slow",
                env=wenv)
     assert proc.returncode == 0, proc.stderr
     doc = yaml.safe_load(proc.stdout)
@@ -127,7 +129,8 @@ def test_emitted_ci_matrix_from_the_manifest(flavour, schema, wenv, tmp_path):
                         '[[slot]]\nname = "cuda12"\ncuda = "12.4"\n'
                         'components = ["cudart", "cublas"]\n')
     env = {**wenv, "CUDASWITCH_CONFIG": str(manifest), "CUDASWITCH_HOME": str(tmp_path / "h")}
-    proc = cli("matrix", "--emit", flavour, "--slots", "cuda12", "--runs-on",
+    proc = cli("matrix", "--emit", flavour, "--install-from", WHEEL, "--slots", "cuda12",
+               "--runs-on",
                "self-hosted,gpu", env=env)
     assert proc.returncode == 0, proc.stderr
     doc = yaml.safe_load(proc.stdout)
@@ -152,7 +155,8 @@ def test_emitted_ci_matrix_from_the_manifest(flavour, schema, wenv, tmp_path):
 ], ids=["github-no-runs-on", "github-on-as-boolean", "gitlab-matrix-not-a-list"])
 def test_the_ci_schemas_reject_broken_files(flavour, schema, breaks, wenv):
     """The validations above can fail: the same document, broken one way, is rejected."""
-    doc = yaml.safe_load(cli("matrix", "--emit", flavour, "--", "true", env=wenv).stdout)
+    doc = yaml.safe_load(cli("matrix", "--emit", flavour, "--install-from", WHEEL, "--", "true",
+                             env=wenv).stdout)
     broken = copy.deepcopy(doc)
     breaks(broken)
     with pytest.raises(jsonschema.ValidationError):

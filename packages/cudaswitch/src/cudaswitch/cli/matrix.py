@@ -10,6 +10,7 @@ import sys
 from ..errors import UsageError
 from ..matrix import (
     FLAVOURS,
+    INSTALL_FROM_HELP,
     Options,
     emit,
     failure_blocks,
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="print a CI matrix (GitHub Actions or GitLab CI) instead of running")
     p.add_argument("--runs-on", metavar="LABELS",
                    help="--emit: runner labels (GitHub runs-on, GitLab tags), comma-separated")
+    p.add_argument("--install-from", metavar="SOURCE", help="--emit: " + INSTALL_FROM_HELP)
     p.add_argument("--no-live", action="store_true",
                    help="plain progress lines even on a terminal")
     add_json(p)
@@ -78,7 +80,7 @@ def run_matrix_cmd(args: argparse.Namespace) -> int:
     if args.emit:
         refs = pick_slots(matrix_slots(env, paths), args.slots)
         labels = [x.strip() for x in (args.runs_on or "").split(",") if x.strip()]
-        sys.stdout.write(emit(args.emit, refs, argv, labels))
+        sys.stdout.write(emit(args.emit, refs, argv, labels, install_from=args.install_from))
         return 0
     if not argv:
         raise UsageError("no command given: cudaswitch matrix [--slots ...] -- CMD ARGS...")

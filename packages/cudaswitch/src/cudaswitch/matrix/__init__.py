@@ -3,7 +3,7 @@
 The fronts (``cudaswitch matrix``, tests, benchmarks) use only what is re-exported here.
 """
 
-from .emit import FLAVOURS, emit
+from .emit import FLAVOURS, INSTALL_FROM_HELP, emit
 from .jobs import SlotJob, SlotRef, matrix_slots, pick_slots, plan_job, plan_jobs
 from .report import failure_blocks, format_summary, junit_xml, read_tail
 from .result import MatrixRun, SlotResult
@@ -12,6 +12,7 @@ from .view import LiveView, PlainView, make_view
 
 __all__ = [
     "FLAVOURS",
+    "INSTALL_FROM_HELP",
     "LiveView",
     "MatrixRun",
     "Options",
