@@ -80,7 +80,8 @@ echo "HOME_=$CUDA_HOME"
 def test_fish_output_is_fish(wheel_roots):
     out = cs("env", "12", "--shell", "fish", env=clean_env(CUDASWITCH_PATH=str(wheel_roots)))
     assert out.returncode == 0
-    assert all(line.startswith(("set -gx ", "set -e ")) for line in out.stdout.splitlines())
+    assert all(line.startswith(("set -gx ", "set -e ", "function cudaswitch_deactivate;"))
+               for line in out.stdout.splitlines())
     if shutil.which("fish"):
         check = subprocess.run(["fish", "-n", "-c", out.stdout], capture_output=True)
         assert check.returncode == 0

@@ -43,11 +43,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
     p.set_defaults(func=run_exec)
 
-    e = sub.add_parser("env", help="print shell code that switches this shell to SPEC")
-    e.add_argument("spec", nargs="?", help="version spec (default: what the environment asks)")
-    e.add_argument("--shell", choices=shellenv.SHELLS, default="bash")
-    e.add_argument("--slot", metavar="NAME")
-    e.add_argument("--force", action="store_true")
+    e = sub.add_parser(
+        "env", help="print shell code that switches this shell to SPEC (--off: back)",
+        description="Print shell code that switches the calling shell to one toolkit; eval "
+        "it. The first switch saves what it changes, so `env --off` (or the "
+        "cudaswitch_deactivate function it defines) restores the shell exactly.",
+        epilog="examples:\n  eval \"$(cudaswitch env 12.4)\"        # bash, zsh, sh\n"
+               "  cudaswitch env 12.4 | source          # fish\n"
+               "  eval \"$(cudaswitch env --off)\"       # back to before the first switch",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("spec", nargs="?",
+                   help="version spec: 12, 12.4, '>=12.1,<13', auto, latest (default: what "
+                        "CUDASWITCH_CUDA, CUDA_VERSION or the manifest asks)")
+    e.add_argument("--off", action="store_true",
+                   help="restore the environment from before the first switch")
+    e.add_argument("--shell", choices=shellenv.SHELLS,
+                   help="syntax to print (default: the calling shell, else $SHELL)")
+    e.add_argument("--slot", metavar="NAME", help="a slot of the manifest (toolkit + venv)")
+    e.add_argument("--force", action="store_true", help="switch even if this host cannot run it")
     add_search(e)
     e.set_defaults(func=run_env)
 
@@ -120,9 +133,23 @@ def run_exec(args: argparse.Namespace) -> int:
 
 
 def run_env(args: argparse.Namespace) -> int:
+    shell = args.shell or shellenv.detect_shell(os.environ, shellenv.parent_process_name())
+    if args.off:
+        if args.spec or args.slot:
+            raise UsageError("env --off takes no SPEC or --slot: it returns to the environment "
+                             "from before the first switch")
+        code = shellenv.render_off(os.environ, shell)
+        if code:
+            print(code)
+            print("cudaswitch: restored the environment from before the first switch",
+                  file=sys.stderr)
+        else:
+            print("cudaswitch: nothing to restore: this shell was not switched by "
+                  "`cudaswitch env`", file=sys.stderr)
+        return 0
     outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
                        args.force)
-    print(shellenv.render(outcome.plan, os.environ, args.shell))
+    print(shellenv.render(outcome.plan, os.environ, shell))
     print(f"cudaswitch: {outcome.banner()[len('cudaswitch: '):]}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,8 @@
+"""``python -m cudaswitch``: the ``cudaswitch`` command, for a venv whose scripts are not on PATH."""
+
+import sys
+
+from .cli.main import main
+
+if __name__ == "__main__":
+    sys.exit(main())
