@@ -65,12 +65,11 @@ def test_version_sources_in_order(tmp_path, libs):
                  version_txt="CUDA Version 10.2.89\n")
     make_toolkit(root / "cuda-12.x", libs["12.4"], "libcudart.so.12",
                  real_name="libcudart.so.12.4.127")
-    nvcc_tk = make_toolkit(root / "cuda-13.0-apt", libs["13.0"], "libcudart.so.13",
-                           real_name="libcudart.so.13.0.96")
-    real_nvcc = Path("/usr/local/cuda-13.0/bin/nvcc")
-    if real_nvcc.exists():
-        (nvcc_tk / "bin").rmdir()
-        (nvcc_tk / "bin").symlink_to(real_nvcc.parent)
+    apt_tk = make_toolkit(root / "cuda-13.0-apt", libs["13.0"], "libcudart.so.13",
+                          real_name="libcudart.so.13.0.96")
+    header_tk = make_toolkit(root / "cuda-12.6-hdr", libs["12.4"], "libcudart.so.12")
+    (header_tk / "include" / "cuda_runtime_api.h").write_text(
+        "#ifndef __CUDA_RUNTIME_API_H__\n#define CUDART_VERSION 12060\n#endif\n")
     got = by_root(discover({"CUDASWITCH_PATH": str(root)}))
     j = got[str(root / "cuda-12.4")]
     assert (j.version, j.version_source) == (CudaVersion.parse("12.4.131"), "version.json")
@@ -78,12 +77,69 @@ def test_version_sources_in_order(tmp_path, libs):
     assert (t.version, t.version_source) == (CudaVersion.parse("10.2.89"), "version.txt")
     f = got[str(root / "cuda-12.x")]
     assert (f.version, f.version_source) == (CudaVersion.parse("12.4.127"), "libcudart file name")
-    n = got[str(nvcc_tk)]
-    if real_nvcc.exists():
-        assert n.version_source == "nvcc --version" and n.version.major_minor == "13.0"
-        assert "nvcc" in n.components
-    else:
-        assert n.version_source == "libcudart file name"
+    n = got[str(apt_tk)]
+    assert (n.version, n.version_source) == (CudaVersion.parse("13.0.96"), "libcudart file name")
+    h = got[str(header_tk)]
+    assert (h.version, h.version_source) == (CudaVersion.parse("12.6"), "cuda_runtime_api.h")
+
+
+def test_discovery_executes_nothing(tmp_path, libs):
+    """A toolkit whose bin/nvcc is a script: listing it must not run it (it would cost every
+    container start its run time, and it is code from wherever the toolkit came from)."""
+    tk = make_toolkit(tmp_path / "tk" / "cuda-13.0", libs["13.0"], "libcudart.so.13")
+    ran = tmp_path / "ran"
+    nvcc = tk / "bin" / "nvcc"
+    nvcc.write_text(f"#!/bin/sh\ntouch {ran}\necho 'Cuda compilation tools, release 13.0, "
+                    "V13.0.88'\n")
+    nvcc.chmod(0o755)
+    out = subprocess.run([sys.executable, "-m", "cudaswitch.cli.main", "list", "--json",
+                          "--search-path", str(tmp_path / "tk")],
+                         env={**os.environ, "CUDASWITCH_CONFIG": os.devnull},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert not ran.exists()
+    row = next(r for r in json.loads(out.stdout)["toolkits"] if r["root"] == str(tk))
+    assert row["broken"] and "version" in row["broken"]
+
+
+def _fifo(path):
+    os.mkfifo(path)
+
+
+def _huge(path):
+    with open(path, "w") as f:
+        f.write('{"cuda": {"version": "12.4.1"}, "pad": "' + "x" * (1 << 21) + '"}')
+
+
+def _deep(path):
+    path.write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _deep_small(path):
+    path.write_text('{"cuda": ' + "[" * 5000 + "]" * 5000 + "}")
+
+
+@pytest.mark.parametrize("make, why", [(_fifo, "FIFO"), (_huge, "bytes"), (_deep, "nested too deeply"),
+                                       (_deep_small, "nested too deeply")],
+                         ids=["fifo", "huge", "deep-100000", "deep-small"])
+def test_hostile_version_json_is_broken_not_a_hang(tmp_path, libs, make, why):
+    tk = make_toolkit(tmp_path / "tk" / "cuda-12.4", libs["12.4"], "libcudart.so.12",
+                      real_name="libcudart.so.12.4.127")
+    make(tk / "version.json")
+    for cmd in (["-m", "cudaswitch.cli.main", "list", "--json", "--search-path",
+                 str(tmp_path / "tk")],
+                ["-m", "cudaswitch.entrypoint", "true"]):
+        env = {**os.environ, "CUDASWITCH_CONFIG": os.devnull, "CUDASWITCH_NO_CACHE": "1",
+               "CUDASWITCH_PATH": str(tmp_path / "tk"), "CUDASWITCH_CUDA": "12.4"}
+        out = subprocess.run([sys.executable, *cmd], env=env, capture_output=True, text=True,
+                             timeout=60)
+        assert "Traceback" not in out.stderr
+        if "list" in cmd:
+            assert out.returncode == 0, out.stderr
+            row = next(r for r in json.loads(out.stdout)["toolkits"] if r["root"] == str(tk))
+            assert why in row["broken"] and "version.json" in row["broken"]
+        else:
+            assert out.returncode == 3 and "version.json" in out.stderr
 
 
 def test_broken_toolkits_are_listed_not_fatal(tmp_path, libs):

@@ -18,6 +18,8 @@ import pytest
 from conftest import slot_cli, slot_env
 
 from cudaswitch.install.sizes import on_disk, slot_sizes
+from cudaswitch.check import check
+from cudaswitch.host import Host
 from cudaswitch.plan import make_plan
 from cudaswitch.slots import read_record, target_for_slot
 from cudaswitch.toolkits import discover
@@ -54,7 +56,7 @@ def run_probe(env: dict[str, str], version: str, tmp_path: Path, via_exec: bool)
         proc = slot_cli("exec", "--slot", f"cuda{version}", "--", *argv, env=env)
     else:
         target = target_for_slot(f"cuda{version}", env, discover(env), None)
-        plan = make_plan(target, discover(env), env, argv)
+        plan = make_plan(check(target, Host(None, None), env), discover(env), env, argv)
         proc = subprocess.run(argv, env=dict(plan.env), capture_output=True, text=True,
                               check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -3,9 +3,21 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cudaswitch.plan import ADDED_ENV, Target, make_plan
+import pytest
+
+from cudaswitch.compat.verdict import Verdict
+from cudaswitch.plan import ADDED_ENV, Checked, Target
+from cudaswitch.plan import make_plan as make_checked_plan
 from cudaswitch.toolkits.model import Toolkit
 from cudaswitch.versions import CudaVersion
+
+UNKNOWN = Verdict("unknown", "no driver in these tests")
+
+
+def make_plan(target, toolkits, env, argv=(), compat_dir=None):
+    """Plans here are of targets already checked: the verdict is not what these tests are of."""
+    return make_checked_plan(Checked(target, UNKNOWN, compat_dir=compat_dir), toolkits, env,
+                             argv)
 
 
 def tk(root: str, version: str, libdir: str = "lib64") -> Toolkit:
@@ -69,8 +81,13 @@ def test_slot_extras_and_env():
 
 
 def test_compat_dir_goes_first():
-    plan = make_plan(Target(B, compat_dir="/opt/cuda-12.4/compat"), ALL, {})
+    plan = make_plan(Target(B), ALL, {}, compat_dir="/opt/cuda-12.4/compat")
     assert entries(plan.env, "LD_LIBRARY_PATH")[0] == "/opt/cuda-12.4/compat"
+
+
+def test_no_plan_without_a_verdict():
+    with pytest.raises(TypeError, match="check"):
+        make_checked_plan(Target(B), ALL, {})
 
 
 DIRS = ["/usr/bin", "/bin", "/home/me/bin", "/usr/local/nvidia/lib64", "/opt/cuda-11.8/bin",

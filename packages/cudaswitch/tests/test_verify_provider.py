@@ -82,6 +82,8 @@ def test_gpu_build_without_its_cuda_libraries_names_the_missing_one(wheel_roots,
 
 def test_foreign_libraries_are_another_toolkits(runtime_targets):
     from cudaswitch.launch import foreign_libs
+    from cudaswitch.check import check
+    from cudaswitch.host import Host
     from cudaswitch.plan import Target, make_plan
     from cudaswitch.toolkits import discover
 
@@ -90,7 +92,7 @@ def test_foreign_libraries_are_another_toolkits(runtime_targets):
              if t.ok]
     tk12 = next(t for t in found if t.version.major == 12)
     tk13 = next(t for t in found if t.version.major == 13)
-    plan = make_plan(Target(tk12), found, {})
+    plan = make_plan(check(Target(tk12), Host(None, None), {}), found, {})
     maps = [tk12.cudart, tk13.cudart,
             "/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04",
             "/usr/lib/x86_64-linux-gnu/libcudnn.so.9.14.0",

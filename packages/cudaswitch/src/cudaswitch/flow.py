@@ -1,6 +1,9 @@
-"""request → resolve → check → plan, once, for every front (CLI, entrypoint, matrix, images).
+"""request → target → check → plan, once, for every front (CLI, entrypoint, matrix, images).
 
-Standard library only, imported by the container entrypoint.
+Each step is its own function in its own module: :func:`select.read_request`,
+:func:`target.find_target`, :func:`check.check`, :func:`plan.make_plan`; the plan is made only
+from a checked target, so every selection (a spec, a slot, a manifest default, the shell's
+active toolkit) carries a verdict. Standard library only, imported by the container entrypoint.
 """
 
 from __future__ import annotations
@@ -10,35 +13,57 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .compat.verdict import compat_folder, driver_cuda_for
+from .check import check
+from .compat.verdict import Verdict, driver_cuda_for
 from .errors import UsageError
 from .host import Host, detect_host
-from .plan import Plan, Target, make_plan
-from .select import Selection, config_paths, configured_default, read_request, resolve
+from .plan import Checked, Plan, Target, make_plan
+from .select import Request, config_paths, configured_default, read_request
+from .target import find_target
 from .toolkits import data_home, discover
 from .toolkits.model import Toolkit
 from .toolkits.search import PATH_ENV, PREFIX_ENV, site_dirs
-from .versions import SpecError, VersionSpec
 
-SLOT_ENV = "CUDASWITCH_SLOT"
 FORCE_ENV = "CUDASWITCH_FORCE"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    selection: Selection | None
-    target: Target
+    request: Request
+    checked: Checked
     plan: Plan
     host: Host
     toolkits: tuple[Toolkit, ...]
 
+    @property
+    def target(self) -> Target:
+        return self.checked.target
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.checked.verdict
+
     def banner(self) -> str:
-        """The one line the entrypoint prints: what runs, from where, on which driver."""
+        """The one line the entrypoint prints: what runs, from where, on which driver, and the
+        verdict that allowed it."""
         tk = self.target.toolkit
-        verdict = self.selection.verdict.kind if self.selection else "slot"
         driver = f"driver {self.host.driver_version}" if self.host.driver_version else "no driver"
         slot = f" (slot {self.target.label})" if self.target.label else ""
-        return f"cudaswitch: CUDA {tk.version} from {tk.root}{slot} on {driver} ({verdict})"
+        forced = ", forced" if self.checked.forced else ""
+        return (f"cudaswitch: CUDA {tk.shown_version} from {tk.root}{slot} on {driver} "
+                f"({self.verdict.kind}{forced})")
+
+    def as_dict(self) -> dict:
+        """What ``which --json`` and ``exec --dry-run --json`` print about the decision."""
+        return {
+            "request": self.request.as_dict(),
+            "toolkit": self.target.toolkit.as_dict(),
+            "slot": self.target.label or None,
+            **self.verdict.as_dict(),
+            "forced": self.checked.forced,
+            "findings": [dataclasses.asdict(f) for f in self.checked.findings],
+            "why": list(self.checked.why),
+        }
 
 
 def gather(env: Mapping[str, str],
@@ -52,63 +77,24 @@ def gather(env: Mapping[str, str],
     return host, discover(env, search_paths)
 
 
-def _slot_target(name: str, env: Mapping[str, str], toolkits: Sequence[Toolkit],
-                 host: Host) -> Target:
-    try:
-        from . import slots
-    except ImportError as e:
-        raise UsageError(f"slot {name!r}: slots are not available in this installation") from e
-    return slots.target_for_slot(name, env, toolkits, host)
-
-
-def _slot_at(root: str, env: Mapping[str, str]) -> str | None:
-    """The installed slot whose toolkit is ``root``: ``CUDA_VERSION=11.8`` then gets the whole
-    slot (its venv, its variables), not only its libraries."""
-    try:
-        from . import slots
-    except ImportError:
-        return None
-    real = os.path.realpath(root)
-    for name, slot_root in slots.installed_slots(env).items():
-        if os.path.realpath(slot_root) == real:
-            return name
-    return None
+def forced(env: Mapping[str, str]) -> bool:
+    return env.get(FORCE_ENV, "").lower() in ("1", "true", "yes")
 
 
 def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None = None,
              slot: str | None = None, search_paths: Sequence[str] = (),
              force: bool = False) -> Outcome:
+    """The whole decision for one process. Raises the errors of each step (exit 2, 3, 4)."""
+    default = configured_default(env, data_home(env))
+    request = read_request(cli_spec, env, default, cli_slot=slot)
     host, toolkits = gather(env, search_paths)
-    force = force or env.get(FORCE_ENV, "").lower() in ("1", "true", "yes")
-    slot = slot or (None if cli_spec else env.get(SLOT_ENV) or None)
-    selection = None
-    if slot:
-        target = _slot_target(slot, env, toolkits, host)
-    else:
-        default = configured_default(env, data_home(env))
-        if default and not cli_spec:
-            try:
-                VersionSpec.parse(default[0])
-            except SpecError:
-                if not (env.get("CUDASWITCH_CUDA") or env.get("CUDA_VERSION")):
-                    target = _slot_target(default[0], env, toolkits, host)
-                    plan = make_plan(target, toolkits, env, argv)
-                    return Outcome(None, target, plan, host, toolkits)
-                default = None
-        request = read_request(cli_spec, env, default)
-        selection = resolve(request, toolkits, host, force=force)
-        tk = selection.toolkit
-        found = compat_folder(tk.root, host) if selection.verdict.kind == "forward-compat" else None
-        slot_name = _slot_at(tk.root, env)
-        if slot_name:
-            target = dataclasses.replace(_slot_target(slot_name, env, toolkits, host),
-                                         compat_dir=found[0] if found else None)
-        else:
-            target = Target(tk, compat_dir=found[0] if found else None)
-    plan = make_plan(target, toolkits, env, argv)
-    if selection is not None and selection.request.notes:
-        plan = dataclasses.replace(plan, notes=selection.request.notes)
-    return Outcome(selection, target, plan, host, toolkits)
+    target = find_target(request, toolkits, host, env)
+    checked = check(target, host, env, force=force or forced(env))
+    plan = make_plan(checked, toolkits, env, argv)
+    notes = (*request.notes, *(f.message for f in checked.findings if not f.blocking))
+    if notes:
+        plan = dataclasses.replace(plan, notes=notes)
+    return Outcome(request, checked, plan, host, toolkits)
 
 
 def watch_paths(env: Mapping[str, str], search_paths: Sequence[str],

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .compat.verdict import Verdict
 from .toolkits.model import Toolkit
 
 PATH_VARS = ("PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH")
@@ -39,11 +40,33 @@ class Target:
     extra_bin_dirs: tuple[str, ...] = ()
     extra_lib_dirs: tuple[str, ...] = ()
     extra_env: tuple[tuple[str, str], ...] = ()
-    compat_dir: str | None = None
+    why: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:
         return self.label or self.toolkit.name
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of a further check of a target (beyond the driver/GPU verdict)."""
+
+    check: str
+    message: str
+    blocking: bool = True
+    exit_code: int = 4
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A target with its verdict: the only thing a plan is made from (see ``check.check``)."""
+
+    target: Target
+    verdict: Verdict
+    forced: bool = False
+    findings: tuple[Finding, ...] = ()
+    compat_dir: str | None = None
+    why: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,7 @@ class Plan:
     target: Target
     removed: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    verdict: Verdict | None = None
 
     def changes(self, base: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
         """Variables set to a new value, and variables unset, relative to ``base``."""
@@ -65,11 +89,11 @@ def is_driver_dir(path: str) -> bool:
     return bool(DRIVER_DIR_RE.match(os.path.normpath(path)))
 
 
-def _additions(target: Target) -> dict[str, list[str]]:
+def _additions(target: Target, compat_dir: str | None) -> dict[str, list[str]]:
     tk = target.toolkit
     libs = list(target.extra_lib_dirs) + list(tk.lib_dirs)
-    if target.compat_dir:
-        libs.insert(0, target.compat_dir)
+    if compat_dir:
+        libs.insert(0, compat_dir)
     return {
         "PATH": list(target.extra_bin_dirs) + list(tk.bin_dirs),
         "LD_LIBRARY_PATH": libs,
@@ -113,9 +137,13 @@ def _restore_moved(entries: list[str], moved: Mapping[str, int]) -> list[str]:
     return out
 
 
-def make_plan(target: Target, toolkits: Sequence[Toolkit], base_env: Mapping[str, str],
+def make_plan(checked: Checked, toolkits: Sequence[Toolkit], base_env: Mapping[str, str],
               argv: Sequence[str] = ()) -> Plan:
-    """The environment ``argv`` gets under ``target``, from ``base_env`` and what is installed."""
+    """The environment ``argv`` gets under a checked target, from ``base_env`` and what is
+    installed. Only a :class:`Checked` is accepted: no plan exists without a verdict."""
+    if not isinstance(checked, Checked):
+        raise TypeError("make_plan takes the result of check.check(), not a bare target")
+    target = checked.target
     record = _decode_record(base_env.get(ADDED_ENV))
     prev_paths = record.get("paths") if isinstance(record.get("paths"), dict) else {}
     prev_set = record.get("set") if isinstance(record.get("set"), dict) else {}
@@ -125,7 +153,7 @@ def make_plan(target: Target, toolkits: Sequence[Toolkit], base_env: Mapping[str
             env.pop(key, None)
         else:
             env[key] = str(old)
-    additions = _additions(target)
+    additions = _additions(target, checked.compat_dir)
     removed: list[tuple[str, str]] = []
     new_paths: dict[str, dict] = {}
     for var in PATH_VARS:
@@ -157,4 +185,4 @@ def make_plan(target: Target, toolkits: Sequence[Toolkit], base_env: Mapping[str
         env[k] = v
     new_record = {"paths": new_paths, "set": new_set}
     env[ADDED_ENV] = json.dumps(new_record, separators=(",", ":"), sort_keys=True)
-    return Plan(tuple(argv), env, target, tuple(removed))
+    return Plan(tuple(argv), env, target, tuple(removed), verdict=checked.verdict)

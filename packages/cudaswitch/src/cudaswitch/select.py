@@ -1,52 +1,70 @@
-"""Which toolkit a process gets: the request (flag, variables, configured default) and the match.
+"""The request step: what the caller asked for, read from flags, variables and the manifest.
 
-Precedence: ``--cuda`` > ``CUDASWITCH_CUDA`` > ``CUDA_VERSION`` (only a plain version: NVIDIA's
-images set it, and its container toolkit reads it) > the configured default > ``auto``.
+Precedence, first that is set wins:
+
+1. ``--slot NAME`` or ``--cuda SPEC`` (both at once: exit 2)
+2. ``CUDASWITCH_SLOT`` or ``CUDASWITCH_CUDA`` (both at once: exit 2)
+3. the shell's active toolkit, ``CUDASWITCH_ACTIVE`` (what ``eval "$(cudaswitch env ...)"`` and
+   every launched process carry), so that a shell switched to 11.8 keeps running 11.8
+4. ``CUDA_VERSION``, only a plain version: NVIDIA's images set it (``12.4.1``, a release label,
+   read as ``12.4``), and its container toolkit reads it; ``12`` means the newest 12.x
+5. ``default`` in ``cudaswitch.toml``: a version spec or a slot name
+6. ``auto``
+
+Nothing here looks at the disk beyond the manifest: which toolkit answers is the target step.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .compat.verdict import Verdict, compat_driver_in, verdict_for
-from .errors import IncompatibleError, NoMatchError, UsageError
+from .errors import UsageError
 from .host import Host
 from .toolkits.model import Toolkit
-from .versions import CudaVersion, SpecError, VersionSpec, is_plain_version
+from .versions import SpecError, VersionSpec, is_plain_version
 
 SPEC_ENV = "CUDASWITCH_CUDA"
+SLOT_ENV = "CUDASWITCH_SLOT"
 LEGACY_ENV = "CUDA_VERSION"
+ACTIVE_ENV = "CUDASWITCH_ACTIVE"
 CONFIG_ENV = "CUDASWITCH_CONFIG"
 CONFIG_NAME = "cudaswitch.toml"
+MANIFEST_LIMIT = 1 << 20
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 
 @dataclass(frozen=True)
 class Request:
-    spec: VersionSpec
+    """One selector: a version spec, a slot by name, or the shell's active toolkit (a root)."""
+
+    spec: VersionSpec | None
     origin: str
     notes: tuple[str, ...] = ()
+    slot: str | None = None
+    active: str | None = None
 
+    @property
+    def text(self) -> str:
+        if self.slot is not None:
+            return self.slot
+        if self.active is not None:
+            return self.active
+        return str(self.spec)
 
-@dataclass(frozen=True)
-class Selection:
-    toolkit: Toolkit
-    verdict: Verdict
-    request: Request
-    why: tuple[str, ...]
-    forced: bool = False
+    @property
+    def kind(self) -> str:
+        return "slot" if self.slot is not None else "active" if self.active is not None else "spec"
 
     def as_dict(self) -> dict:
-        return {
-            "request": {"spec": str(self.request.spec), "origin": self.request.origin,
-                        "notes": list(self.request.notes)},
-            "toolkit": self.toolkit.as_dict(),
-            **self.verdict.as_dict(),
-            "forced": self.forced,
-            "why": list(self.why),
-        }
+        return {"kind": self.kind, "spec": self.text, "origin": self.origin,
+                "notes": list(self.notes)}
 
 
 def config_paths(env: Mapping[str, str], home: str) -> list[str]:
@@ -57,26 +75,36 @@ def config_paths(env: Mapping[str, str], home: str) -> list[str]:
 
 
 def read_default(path: str) -> str | None:
-    """The top-level ``default = "..."`` of a manifest, read without a TOML library.
+    """The manifest's top-level ``default``, parsed as TOML (a byte-order mark is allowed).
 
-    The entrypoint must stay on the standard library of every supported Python (3.10 has no
-    ``tomllib``); one top-level string key needs no parser.
+    A manifest that does not parse is an error naming the file and line: ignoring it would
+    run another CUDA than the one written there.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                s = line.strip()
-                if s.startswith("["):
-                    return None
-                m = re.match(r'^default\s*=\s*"([^"\\]*)"\s*(#.*)?$', s)
-                if m:
-                    return m.group(1)
-    except (OSError, UnicodeDecodeError):
+        with open(path, "rb") as f:
+            data = f.read(MANIFEST_LIMIT + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read manifest {path}: {e.strerror}") from e
+    if len(data) > MANIFEST_LIMIT:
+        raise UsageError(f"{path}: manifest larger than 1 MiB")
+    try:
+        text = data.decode("utf-8-sig")
+        raw = tomllib.loads(text)
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path}: not valid TOML: {e}") from e
+    value = raw.get("default")
+    if value is None:
         return None
-    return None
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{path}: default must be a non-empty string (a slot name or a CUDA "
+                         f"spec such as \"12.4\"), not {value!r:.40}")
+    return value.strip()
 
 
 def configured_default(env: Mapping[str, str], home: str) -> tuple[str, str] | None:
+    """(value, path) of the first manifest found that has a ``default``."""
     for path in config_paths(env, home):
         if os.path.isfile(path):
             value = read_default(path)
@@ -85,93 +113,74 @@ def configured_default(env: Mapping[str, str], home: str) -> tuple[str, str] | N
     return None
 
 
+def _spec(value: str, origin: str, notes: list[str]) -> Request:
+    try:
+        return Request(VersionSpec.parse(value), origin, tuple(notes))
+    except SpecError as e:
+        raise UsageError(f"{origin}: {e}") from e
+
+
+def _both(a: str, av: str, b: str, bv: str) -> UsageError:
+    return UsageError(f"{a} {av!r:.70} and {b} {bv!r:.70} both select a toolkit; give one "
+                      f"(a slot name, or a version spec)")
+
+
+def legacy_spec(text: str) -> str:
+    """``CUDA_VERSION`` as a spec: ``12`` stays a major, ``12.4.1`` (NVIDIA's release label)
+    becomes ``12.4``."""
+    parts = text.strip().lstrip("v").split(".")
+    return ".".join(parts[:2])
+
+
 def read_request(cli_spec: str | None, env: Mapping[str, str],
-                 default: tuple[str, str] | None = None) -> Request:
-    """Raises UsageError for a bad spec from the flag or ``CUDASWITCH_CUDA``."""
+                 default: tuple[str, str] | None = None,
+                 cli_slot: str | None = None) -> Request:
+    """The request, by the precedence above. Raises UsageError for a bad spec or two selectors
+    of the same rank."""
     notes: list[str] = []
+    if cli_slot is not None and cli_spec is not None:
+        raise _both("--slot", cli_slot, "--cuda", cli_spec)
     ours = env.get(SPEC_ENV) or None
+    slot_var = env.get(SLOT_ENV) or None
     legacy = env.get(LEGACY_ENV) or None
-    if ours and legacy and not cli_spec and is_plain_version(legacy):
+    active = env.get(ACTIVE_ENV) or None
+    if cli_slot is not None:
+        return Request(None, "--slot", tuple(notes), slot=cli_slot)
+    if cli_spec is not None:
+        return _spec(cli_spec, "--cuda", notes)
+    if ours and slot_var:
+        raise _both(SLOT_ENV, slot_var, SPEC_ENV, ours)
+    if ours and legacy and is_plain_version(legacy):
         try:
-            if VersionSpec.parse(ours).text != _major_minor(legacy):
+            if VersionSpec.parse(ours).text != legacy_spec(legacy):
                 notes.append(f"{SPEC_ENV}={ours} wins over {LEGACY_ENV}={legacy}")
         except SpecError:
             pass
-    for origin, value in (("--cuda", cli_spec), (SPEC_ENV, ours)):
-        if value is not None:
-            try:
-                return Request(VersionSpec.parse(value), origin, tuple(notes))
-            except SpecError as e:
-                raise UsageError(f"{origin}: {e}") from e
+    if slot_var:
+        return Request(None, SLOT_ENV, tuple(notes), slot=slot_var)
+    if ours:
+        return _spec(ours, SPEC_ENV, notes)
+    if active:
+        _name, sep, root = active.partition("@")
+        if not sep or not os.path.isabs(root):
+            raise UsageError(f"{ACTIVE_ENV}={active!r:.80} is not NAME@/ABSOLUTE/ROOT as "
+                             f"`cudaswitch env` sets it; unset it or switch again")
+        return Request(None, f"{ACTIVE_ENV} (this shell)", tuple(notes), active=root)
     if legacy:
         if is_plain_version(legacy):
-            return Request(VersionSpec.parse(_major_minor(legacy)), LEGACY_ENV, tuple(notes))
+            return _spec(legacy_spec(legacy), LEGACY_ENV, notes)
         notes.append(f"{LEGACY_ENV}={legacy[:40]!r} ignored: only a plain version such as 12.4 "
                      f"selects a toolkit (use {SPEC_ENV} for specs)")
     if default:
         value, path = default
         try:
             return Request(VersionSpec.parse(value), f"default in {path}", tuple(notes))
-        except SpecError as e:
-            raise UsageError(f"default in {path}: {e}") from e
+        except SpecError:
+            return Request(None, f"default in {path}", tuple(notes), slot=value)
     return Request(VersionSpec.parse("auto"), "auto (nothing requested)", tuple(notes))
 
 
-def _major_minor(text: str) -> str:
-    v = CudaVersion.parse(text)
-    return v.major_minor
-
-
-def _listing(toolkits: Sequence[Toolkit]) -> str:
-    lines = []
-    for t in toolkits:
-        if t.ok:
-            how = t.layout if t.found_via == t.layout else f"{t.layout}, {t.found_via}"
-            lines.append(f"  {t.version!s:<12} {t.root}  ({how})")
-        else:
-            lines.append(f"  {'broken':<12} {t.root}  ({t.broken})")
-    return "\n".join(lines) if lines else "  (none found)"
-
-
 def verdicts(toolkits: Sequence[Toolkit], host: Host) -> dict[str, Verdict]:
+    """Each usable toolkit's verdict on ``host``, by root: what listings show beside it."""
     return {t.root: verdict_for(t.version, host, compat_driver_in(t.root, host))
             for t in toolkits if t.ok and t.version is not None}
-
-
-def resolve(request: Request, toolkits: Sequence[Toolkit], host: Host,
-            force: bool = False) -> Selection:
-    spec = request.spec
-    usable = [t for t in toolkits if t.ok]
-    matches = [t for t in usable if t.version is not None and spec.matches(t.version)]
-    if not matches:
-        raise NoMatchError(
-            f"no installed CUDA toolkit matches {spec} (from {request.origin}); installed:\n"
-            f"{_listing(toolkits)}"
-        )
-    matches.sort(key=lambda t: t.version.parts if t.version else (), reverse=True)
-    judged = [(t, verdict_for(t.version, host, compat_driver_in(t.root, host))) for t in matches
-              if t.version is not None]
-    why = [f"requested {spec} (from {request.origin})",
-           f"{len(matches)} installed toolkit(s) match: "
-           + ", ".join(f"{t.version} [{v.kind}]" for t, v in judged)]
-    if spec.kind == "latest":
-        chosen, verdict = judged[0]
-        why.append("latest: the newest installed, whatever this host can run")
-    else:
-        runnable = [(t, v) for t, v in judged if v.runnable]
-        if runnable:
-            chosen, verdict = runnable[0]
-            why.append("the newest match this host can run")
-        else:
-            chosen, verdict = judged[0]
-    if not verdict.runnable:
-        if not force:
-            raise IncompatibleError(
-                f"CUDA {chosen.version} at {chosen.root} cannot run here: {verdict.reason}"
-                + (f"; install driver >= {verdict.needs_driver} or pick an older toolkit"
-                   if verdict.needs_driver else "")
-                + " (--force runs it anyway)"
-            )
-        why.append(f"--force: running despite: {verdict.reason}")
-    why.append(f"verdict: {verdict.kind}: {verdict.reason}")
-    return Selection(chosen, verdict, request, tuple(why), forced=not verdict.runnable)

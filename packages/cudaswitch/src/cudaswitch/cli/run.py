@@ -104,7 +104,7 @@ def run_exec(args: argparse.Namespace) -> int:
             "argv": list(plan.argv),
             "toolkit": plan.target.toolkit.as_dict(),
             "slot": plan.target.label or None,
-            "selection": outcome.selection.as_dict() if outcome.selection else None,
+            "selection": outcome.as_dict(),
             "set": changed,
             "unset": list(unset),
             "removed": [{"var": v, "entry": e} for v, e in plan.removed],

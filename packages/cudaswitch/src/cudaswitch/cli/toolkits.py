@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_list)
     w = sub.add_parser("which", help="what a spec would pick here, and why")
     w.add_argument("spec", nargs="?", help="a version spec; default: what the environment asks")
+    w.add_argument("--slot", metavar="NAME", help="a slot of the manifest instead of a spec")
     add_search(w)
     add_json(w)
     w.add_argument("--force", action="store_true", help="pick even if this host cannot run it")
@@ -68,7 +69,7 @@ def run_list(args: argparse.Namespace) -> int:
         sized = any("sizes" in r for r in data["toolkits"])
         rows = []
         for r in data["toolkits"]:
-            row = [r["version"] or "-", r["verdict"], r["layout"], ",".join(r["components"]) or "-"]
+            row = [r["shown_version"], r["verdict"], r["layout"], ",".join(r["components"]) or "-"]
             if sized:
                 sz = r.get("sizes") or {}
                 row += [_mb(sz.get("apparent")), _mb(sz.get("unique"))]
@@ -90,24 +91,17 @@ def _mb(n: int | None) -> str:
 
 
 def run_which(args: argparse.Namespace) -> int:
-    outcome = run_flow([], os.environ, args.spec, None, split_paths(args.search_path),
+    outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
                        args.force)
-    if outcome.selection is not None:
-        data = outcome.selection.as_dict()
-    else:
-        tk = outcome.target.toolkit
-        data = {"request": {"spec": outcome.target.label, "origin": "slot", "notes": []},
-                "toolkit": tk.as_dict(), "verdict": "slot", "reason": "", "needs_driver": None,
-                "driver_cuda": None, "forced": False,
-                "why": [f"slot {outcome.target.label} (the configured default)"]}
-    data["slot"] = outcome.target.label or None
+    data = outcome.as_dict()
     data["host"] = _host_dict(outcome.host)
     if os.environ.get("CUDASWITCH_ACTIVE"):
         data["active"] = os.environ["CUDASWITCH_ACTIVE"]
 
     def text(d: dict) -> str:
         tk = d["toolkit"]
-        return "\n".join([f"CUDA {tk['version']} at {tk['root']} ({d['verdict']})",
+        slot = f" (slot {d['slot']})" if d["slot"] else ""
+        return "\n".join([f"CUDA {tk['shown_version']} at {tk['root']}{slot} ({d['verdict']})",
                           *(f"  {line}" for line in d["why"]),
                           *(f"  note: {n}" for n in d["request"]["notes"])])
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..compat.verdict import RUNNABLE, compat_driver_in, verdict_for
+from ..compat.verdict import RUNNABLE
 from ..errors import CudaswitchError, NoMatchError, UsageError
 from ..flow import gather, run_flow
 from ..slots import installed_slots, load_manifest, read_record
@@ -140,17 +140,13 @@ def plan_job(ref: SlotRef, argv: Sequence[str], env: Mapping[str, str],
             outcome = run_flow(argv, env, cli_spec=ref.cuda, search_paths=search_paths,
                                force=True)
         else:
-            outcome = run_flow(argv, env, slot=ref.name, search_paths=search_paths)
+            outcome = run_flow(argv, env, slot=ref.name, search_paths=search_paths, force=True)
     except NoMatchError as e:
         return SlotJob(ref, tuple(argv), ref.cuda, "not-installed", str(e))
     except CudaswitchError as e:
         return SlotJob(ref, tuple(argv), ref.cuda, "error", str(e))
     tk = outcome.target.toolkit
-    if outcome.selection is not None:
-        verdict = outcome.selection.verdict
-    else:
-        assert tk.version is not None
-        verdict = verdict_for(tk.version, outcome.host, compat_driver_in(tk.root, outcome.host))
+    verdict = outcome.verdict
     return SlotJob(ref, tuple(outcome.plan.argv), str(tk.version) if tk.version else ref.cuda,
                    verdict.kind, verdict.reason, dict(outcome.plan.env), os.path.realpath(tk.root))
 

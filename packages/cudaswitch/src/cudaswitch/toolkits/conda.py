@@ -30,6 +30,6 @@ def probe_conda(prefix: str, found_via: str) -> Toolkit | None:
         if m:
             found[m.group(1)] = CudaVersion.parse(m.group(2))
     v = found.get("cudart") or found.get("version")
-    if v is not None and tk.version_source in ("", "libcudart file name", "nvcc --version"):
+    if v is not None and tk.version_source in ("", "libcudart file name", "cuda_runtime_api.h"):
         return dataclasses.replace(tk, version=v, version_source="conda-meta", broken=None)
     return tk

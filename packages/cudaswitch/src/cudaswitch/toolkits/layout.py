@@ -3,7 +3,9 @@
 This serves ``/usr/local/cuda-X.Y``, ``CUDA_HOME``, conda prefixes and the managed slots
 (which write a ``version.json`` of NVIDIA's shape). The version comes from ``version.json``,
 else ``version.txt``, else the wheels' ``dist-info`` a wheel-assembled toolkit keeps, else
-``nvcc --version``, else the ``libcudart.so.X.Y.Z`` file name.
+the ``libcudart.so.X.Y.Z`` file name, else ``cuda_runtime_api.h``. Nothing is executed to learn
+a version, and every file is read boundedly: a FIFO, a huge or a deeply nested version file
+makes the toolkit broken, with the reason, never a hang.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
+import stat
 
 from ..versions import CudaVersion, SpecError
 from .model import Toolkit, components_in
 
 LIB_SUBDIRS = ("lib64", "lib", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib")
 _CUDART_RE = re.compile(r"^libcudart\.so\.([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?$")
+VERSION_FILE_LIMIT = 256 * 1024
+HEADER_LIMIT = 1 << 20
 _DIST_RE = re.compile(
     r"^nvidia_cuda_(nvcc|runtime)(?:_cu[0-9]+)?-([0-9]+\.[0-9]+(?:\.[0-9]+)?)\.dist-info$")
 
@@ -29,38 +33,82 @@ def looks_like_toolkit(path: str) -> bool:
                          "lib64", "targets"))
 
 
-def _version_json(root: str) -> tuple[CudaVersion, str] | None:
+class BadFile(Exception):
+    """A version file that exists but cannot be read as one: its message says why."""
+
+
+def read_small(path: str, limit: int) -> str | None:
+    """The text of a small regular file; None when absent. Never blocks, never reads more
+    than ``limit`` bytes: a FIFO, a device or a huge file raises BadFile."""
     try:
-        with open(os.path.join(root, "version.json"), encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as e:
+        raise BadFile(f"{os.path.basename(path)} cannot be opened ({e.strerror})") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadFile(f"{os.path.basename(path)} is {_kind(st.st_mode)}, not a regular file")
+        if st.st_size > limit:
+            raise BadFile(f"{os.path.basename(path)} is {st.st_size} bytes, more than a version "
+                          f"file ever holds ({limit})")
+        data = os.read(fd, limit + 1)
+    except OSError as e:
+        raise BadFile(f"{os.path.basename(path)} cannot be read ({e.strerror})") from e
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise BadFile(f"{os.path.basename(path)} is more than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadFile(f"{os.path.basename(path)} is not UTF-8 text") from e
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _version_json(root: str) -> tuple[CudaVersion, str, CudaVersion | None] | None:
+    text = read_small(os.path.join(root, "version.json"), VERSION_FILE_LIMIT)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except RecursionError as e:
+        raise BadFile("version.json is nested too deeply to be NVIDIA's version file") from e
+    except ValueError as e:
+        raise BadFile(f"version.json is not JSON ({e})") from e
     if not isinstance(data, dict):
-        return None
+        raise BadFile("version.json is not a JSON object")
     try:
         sdk = CudaVersion.parse(str(data["cuda"]["version"]))
-    except (KeyError, TypeError, SpecError):
-        return None
+    except (KeyError, TypeError, SpecError) as e:
+        raise BadFile("version.json has no cuda.version") from e
+    release = sdk if sdk.patch is not None and sdk.patch < 1000 else None
     for key in ("cuda_nvcc", "cuda_cudart"):
         try:
             v = CudaVersion.parse(str(data[key]["version"]))
         except (KeyError, TypeError, SpecError):
             continue
         if (v.major, v.minor) == (sdk.major, sdk.minor):
-            return v, "version.json"
-    return CudaVersion(sdk.major, sdk.minor), "version.json"
+            return v, "version.json", release
+    return CudaVersion(sdk.major, sdk.minor), "version.json", release
 
 
-def _version_txt(root: str) -> tuple[CudaVersion, str] | None:
-    try:
-        with open(os.path.join(root, "version.txt"), encoding="utf-8") as f:
-            m = re.search(r"CUDA Version\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)", f.read(4096))
-    except (OSError, UnicodeDecodeError):
-        return None
-    return (CudaVersion.parse(m.group(1)), "version.txt") if m else None
+def _version_txt(root: str) -> tuple[CudaVersion, str, None] | None:
+    text = read_small(os.path.join(root, "version.txt"), VERSION_FILE_LIMIT)
+    m = re.search(r"CUDA Version\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)", text or "")
+    return (CudaVersion.parse(m.group(1)), "version.txt", None) if m else None
 
 
-def _dist_info(root: str) -> tuple[CudaVersion, str] | None:
+def _dist_info(root: str) -> tuple[CudaVersion, str, None] | None:
     try:
         names = os.listdir(os.path.join(root, "dist-info"))
     except OSError:
@@ -72,27 +120,18 @@ def _dist_info(root: str) -> tuple[CudaVersion, str] | None:
             found[m.group(1)] = CudaVersion.parse(m.group(2))
     for key in ("nvcc", "runtime"):
         if key in found:
-            return found[key], "dist-info"
+            return found[key], "dist-info", None
     return None
 
 
-def parse_nvcc_version(text: str) -> CudaVersion | None:
-    m = re.search(r"release [0-9]+\.[0-9]+, V([0-9]+\.[0-9]+\.[0-9]+)", text) or re.search(
-        r"release ([0-9]+\.[0-9]+)", text)
-    return CudaVersion.parse(m.group(1)) if m else None
-
-
-def _nvcc(root: str) -> tuple[CudaVersion, str] | None:
-    exe = os.path.join(root, "bin", "nvcc")
-    if not os.access(exe, os.X_OK):
+def _header(root: str) -> tuple[CudaVersion, str, None] | None:
+    """``#define CUDART_VERSION 12040`` in the runtime's header: major and minor only."""
+    text = read_small(os.path.join(root, "include", "cuda_runtime_api.h"), HEADER_LIMIT)
+    m = re.search(r"^#define\s+CUDART_VERSION\s+([0-9]{4,6})\s*$", text or "", re.M)
+    if not m:
         return None
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30,
-                             env={"PATH": "/usr/bin:/bin"}).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    v = parse_nvcc_version(out)
-    return (v, "nvcc --version") if v else None
+    n = int(m.group(1))
+    return CudaVersion(n // 1000, (n % 1000) // 10), "cuda_runtime_api.h", None
 
 
 def cudart_in(lib_dirs: tuple[str, ...]) -> tuple[str | None, CudaVersion | None]:
@@ -148,20 +187,38 @@ def probe_toolkit(root: str, found_via: str, layout: str = "toolkit") -> Toolkit
     bin_dirs = tuple(d for d in (os.path.join(root, "bin"),) if os.path.isdir(d))
     inc = tuple(d for d in (os.path.join(root, "include"),) if os.path.isdir(d))
     cudart, full = cudart_in(tuple(lib_dirs))
-    version = None
+    version: CudaVersion | None = None
+    release: CudaVersion | None = None
     source = ""
-    for step in (_version_json, _version_txt, _dist_info, _nvcc):
-        got = step(root)
-        if got:
-            version, source = got
+    bad: str | None = None
+    for step in (_version_json, _version_txt, _dist_info):
+        try:
+            got = step(root)
+        except BadFile as e:
+            bad = str(e)
             break
-    if version is None and full is not None:
+        if got:
+            version, source, release = got
+            break
+    if version is None and bad is None and full is not None:
         version, source = full, "libcudart file name"
+    if version is None and bad is None:
+        try:
+            got = _header(root)
+        except BadFile as e:
+            bad = str(e)
+            got = None
+        if got:
+            version, source, release = got
     broken = None
-    if cudart is None:
+    if bad is not None:
+        version = None
+        broken = bad
+    elif cudart is None:
         broken = "no libcudart in " + ", ".join(LIB_SUBDIRS)
     elif version is None:
-        broken = "no version.json, version.txt, nvcc or versioned libcudart to tell its version"
+        broken = ("no version.json, version.txt, dist-info, versioned libcudart or "
+                  "cuda_runtime_api.h to tell its version")
     elif not os.access(cudart, os.R_OK):
         broken = f"{cudart} is not readable"
     comps = components_in(tuple(lib_dirs), bin_dirs)
@@ -172,4 +229,4 @@ def probe_toolkit(root: str, found_via: str, layout: str = "toolkit") -> Toolkit
     else:
         owned = (root, *bin_dirs, *lib_dirs, *inc, *([compat] if os.path.isdir(compat) else []))
     return Toolkit(root, version, layout, found_via, source, comps, bin_dirs, tuple(lib_dirs),
-                   inc, cudart, owned, broken=broken)
+                   inc, cudart, owned, broken=broken, release=release)

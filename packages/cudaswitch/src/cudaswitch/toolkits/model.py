@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..versions import CudaVersion
+from ..versions import CudaVersion, VersionSpec
 
 # Library file prefixes that mark a component as present in a lib dir.
 COMPONENT_LIBS: tuple[tuple[str, str], ...] = (
@@ -68,10 +68,27 @@ class Toolkit:
     aliases: tuple[str, ...] = ()
     broken: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    release: CudaVersion | None = None
 
     @property
     def ok(self) -> bool:
         return self.broken is None and self.version is not None
+
+    def matches(self, spec: VersionSpec) -> bool:
+        """A spec selects a toolkit by its runtime's version (12.4.127) or by the release it was
+        installed as (12.4.1): both are printed, so both select."""
+        return self.version is not None and (
+            spec.matches(self.version) or (self.release is not None
+                                           and spec.matches(self.release)))
+
+    @property
+    def shown_version(self) -> str:
+        """The version as every listing prints it: ``12.4.127 (release 12.4.1)``."""
+        if self.version is None:
+            return "-"
+        if self.release is not None and self.release != self.version:
+            return f"{self.version} (release {self.release})"
+        return str(self.version)
 
     @property
     def name(self) -> str:
@@ -99,6 +116,8 @@ class Toolkit:
         return {
             "name": self.name,
             "version": str(self.version) if self.version else None,
+            "release": str(self.release) if self.release else None,
+            "shown_version": self.shown_version,
             "root": self.root,
             "layout": self.layout,
             "found_via": self.found_via,
