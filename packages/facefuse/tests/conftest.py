@@ -37,8 +37,19 @@ def no_face_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One models folder for the whole run, so nothing lands in the working directory."""
+    return tmp_path_factory.mktemp("models-home")
+
+
+@pytest.fixture(autouse=True)
+def _models_dir_variable(models_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEFUSE_MODELS_DIR", str(models_home))
+
+
+@pytest.fixture(scope="session")
 def engine():  # noqa: ANN201
-    return build_engine(Settings())
+    return build_engine(Settings(face_selector_mode="many"))
 
 
 def face_region(shape: tuple[int, ...], box: np.ndarray, grow: float) -> np.ndarray:

@@ -179,7 +179,7 @@ def test_missing_model_offline_is_a_model_error(tmp_path, grace_path, astronaut_
                  str(tmp_path / "out.png"), "--face-swapper-model", "hyperswap_1a_256",
                  "--models-dir", str(tmp_path), "--skip-download"])
     err = capsys.readouterr().err
-    assert code == 6 and "hyperswap_1a_256 is missing" in err
+    assert code == 6 and "hyperswap_1a_256.onnx is missing" in err
     assert get_model("hyperswap_1a_256").size == 256
 
 

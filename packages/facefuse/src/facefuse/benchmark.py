@@ -22,9 +22,16 @@ import numpy as np
 
 from facefuse.errors import InputError, MediaToolError
 from facefuse.media import read_image
-from facefuse.pipeline import Settings, build_engine, detect_faces, prepare_source, swap_faces
+from facefuse.pipeline import (
+    Settings,
+    build_engine,
+    detect_faces,
+    prepare_source,
+    set_reference,
+    swap_faces,
+)
 from facefuse.types import Frame
-from facefuse.video import ffmpeg_binary, process_video
+from facefuse.video import ffmpeg_binary, process_video, read_frame
 
 RESOLUTIONS = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 INFERENCE_STAGES = ("detect_infer", "swap_infer")
@@ -36,6 +43,16 @@ def default_photo() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise InputError("no default photo: pass --source-paths and --target-path")
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
+
+
+def quality_source() -> Path:
+    """A different person from the default target: Grace Hopper, in matplotlib's sample
+    data."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("--quality needs --source-paths (or matplotlib for its sample photo)")
+    return (Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "sample_data"
+            / "grace_hopper.jpg")
 
 
 def pan_zoom_frames(photo: Frame, width: int, height: int, count: int) -> list[Frame]:
@@ -84,6 +101,7 @@ class BenchmarkResult:
     load_s: float
     wall_s: float
     stage_ms_per_frame: dict[str, float]
+    quality: dict[str, Any] | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -97,12 +115,18 @@ class BenchmarkResult:
 
 
 def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path | None,
-                  resolution: str = "720p", frames: int = 60, progress: bool = True
-                  ) -> BenchmarkResult:
-    """Time the full video path (decode, detect, swap, paste, encode) on one clip."""
+                  resolution: str = "720p", frames: int = 60, progress: bool = True,
+                  quality: bool = False) -> BenchmarkResult:
+    """Time the full video path (decode, detect, swap, paste, encode) on one clip; with
+    `quality`, also measure identity transfer on a few of its frames."""
     started = time.perf_counter()
     engine = build_engine(settings)
+    if quality and not sources:
+        sources = [quality_source()]
     source = prepare_source(engine, sources or [default_photo()])
+    if settings.face_selector_mode == "reference":
+        set_reference(engine, read_image(default_photo()) if target is None
+                      else read_frame(target, settings.reference_frame_number))
     # one frame first, so that one-time session set-up (CUDA, TensorRT) is not counted
     warm = read_image(default_photo()) if target is None else None
     if warm is not None:
@@ -124,6 +148,10 @@ def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path |
         report = process_video(target, Path(folder) / "out.mp4", detect, swap,
                                quality=settings.output_video_quality, keep_unmatched=True,
                                progress=progress)
+    quality_report = None
+    if quality:
+        quality_report = _quality(engine, source, sources or [default_photo()], target,
+                                  resolution)
     per_frame = {stage: total / max(report.frames, 1)
                  for stage, total in report.times.totals_ms.items()}
     return BenchmarkResult(
@@ -133,7 +161,20 @@ def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path |
                   "threads": settings.runtime.thread_count},
         resolution=resolution, frames=report.frames,
         frames_with_faces=report.frames_with_faces, load_s=load_s, wall_s=report.seconds,
-        stage_ms_per_frame=per_frame)
+        stage_ms_per_frame=per_frame, quality=quality_report)
+
+
+def _quality(engine, source, source_paths, target, resolution):  # noqa: ANN001, ANN202
+    from facefuse.quality import measure_quality, source_embedding, summary
+
+    reference = source_embedding(engine, source_paths)
+    if target is None:
+        width, height = RESOLUTIONS[resolution]
+        frames = pan_zoom_frames(read_image(default_photo()), width, height, 6)
+    else:
+        frames = [read_frame(target, index) for index in (0,)]
+    assert engine.identity is not None
+    return summary(measure_quality(engine, source, reference, frames), engine.identity.name)
 
 
 class _Discard:
@@ -167,4 +208,12 @@ def format_report(result: BenchmarkResult, as_json: bool = False) -> str:
     lines.append(f"frames/s: {result.frames_per_second:.2f}   "
                  f"outside model inference: {100 * result.outside_inference_share:.1f} % "
                  f"of stage time   set-up: {result.load_s:.2f} s")
+    if result.quality:
+        q = result.quality
+        lines.append(f"identity ({q['recognizer']} cosine similarity, {q['faces']} faces): "
+                     f"result to source {q['to_source']['mean']:.3f} "
+                     f"({q['to_source']['min']:.3f}..{q['to_source']['max']:.3f}), "
+                     f"result to target {q['to_target']['mean']:.3f} "
+                     f"({q['to_target']['min']:.3f}..{q['to_target']['max']:.3f}), "
+                     f"source to target before {q['source_to_target_before']['mean']:.3f}")
     return "\n".join(lines)

@@ -60,10 +60,38 @@ def check_output_path(path: Path) -> None:
         raise OutputError(f"{path}: is a folder")
 
 
+def current_umask() -> int:
+    """The process umask, read from /proc where it can be (setting it to read it back is
+    not atomic for other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def image_encode_params(suffix: str, quality: int) -> list[int]:
+    """FaceFusion's 0..100 `--output-image-quality` for OpenCV's encoders: JPEG and WebP
+    quality as given, PNG compression 0 (at 100) to 9 (at 0)."""
+    suffix = suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return [cv2.IMWRITE_JPEG_QUALITY, quality]
+    if suffix == ".webp":
+        return [cv2.IMWRITE_WEBP_QUALITY, max(quality, 1)]
+    if suffix == ".png":
+        return [cv2.IMWRITE_PNG_COMPRESSION, round(9 - quality * 0.09)]
+    return []
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """A temporary path beside `path`; renamed onto `path` when the block succeeds, removed
-    when it raises (including KeyboardInterrupt)."""
+    when it raises (including KeyboardInterrupt). The result gets the mode a plainly created
+    file would (0666 less the umask), not the private 0600 of the temporary file."""
     check_output_path(path)
     handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}",
                                     dir=path.parent)
@@ -73,15 +101,17 @@ def atomic_output(path: Path) -> Iterator[Path]:
         yield temporary
         if not temporary.exists() or temporary.stat().st_size == 0:
             raise OutputError(f"{path}: nothing was written")
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def write_image(path: Path, frame: Frame) -> None:
+def write_image(path: Path, frame: Frame, quality: int = 80) -> None:
     """Write `frame` to `path` atomically, in the format its suffix names."""
     with atomic_output(path) as temporary:
-        ok, encoded = cv2.imencode(path.suffix or ".png", frame)
+        ok, encoded = cv2.imencode(path.suffix or ".png", frame,
+                                   image_encode_params(path.suffix, quality))
         if not ok:
             raise OutputError(f"{path}: cannot encode an image of this type")
         temporary.write_bytes(encoded.tobytes())

@@ -16,13 +16,14 @@ import numpy as np
 from facefuse.align import paste_back, warp_face
 from facefuse.choices import face_detector_model_files
 from facefuse.detect import FaceDetector, centerface_model, select_faces
-from facefuse.download import ensure_model
+from facefuse.download import ensure_model, is_valid_model
 from facefuse.errors import NoFaceError
 from facefuse.media import read_image
-from facefuse.models import RECOGNIZER_FOR_SWAPPER, get_model
+from facefuse.models import RECOGNIZER_FOR_SWAPPER, REFERENCE_RECOGNIZERS, get_model
 from facefuse.providers import RuntimeConfig, create_session
+from facefuse.selector import match_reference, order_faces
 from facefuse.swap import ClassicalSwapper, FaceRecognizer, OnnxSwapper, Swapper, static_initializer
-from facefuse.types import Face, Frame, SourceIdentity, StageTimes
+from facefuse.types import Embedding, Face, Frame, SourceIdentity, StageTimes
 
 
 @dataclass(frozen=True)
@@ -35,21 +36,50 @@ class Settings:
     face_detector_score: float = 0.5
     face_swapper_model: str = "classical"
     face_mask_blur: float = 0.3
-    face_selector_mode: str = "many"
+    face_selector_mode: str = "reference"
+    face_selector_order: str = "large-small"
+    reference_face_position: int = 0
+    reference_face_distance: float = 0.3
+    reference_frame_number: int = 0
+    needs_recognizer: bool = False
     models_dir: Path = Path(".assets/models")
     download: bool = True
     keep_unmatched: bool = False
     output_video_quality: int = 80
+    output_image_quality: int = 80
 
 
 @dataclass
 class Engine:
-    """The sessions of one run."""
+    """The sessions of one run, and the reference faces once they are known."""
 
     detector: FaceDetector
     swapper: Swapper
     recognizer: FaceRecognizer | None
     settings: Settings
+    identity: FaceRecognizer | None = None
+    references: list[Embedding] = field(default_factory=list)
+    reference_ready: bool = False
+
+
+def identity_recognizer_name(models_dir: Path) -> str:
+    """FaceFusion's arcface_w600k_r50 when a verified copy is in `models_dir`, else
+    w600k_mbf."""
+    for name in REFERENCE_RECOGNIZERS[:-1]:
+        if is_valid_model(models_dir / f"{name}.onnx", models_dir / f"{name}.hash"):
+            return name
+    return REFERENCE_RECOGNIZERS[-1]
+
+
+def _identity(settings: Settings, swap_recognizer: FaceRecognizer | None,
+              swap_recognizer_name: str | None) -> FaceRecognizer | None:
+    if settings.face_selector_mode != "reference" and not settings.needs_recognizer:
+        return None
+    name = identity_recognizer_name(settings.models_dir)
+    if swap_recognizer is not None and name == swap_recognizer_name:
+        return swap_recognizer
+    path = ensure_model(get_model(name), settings.models_dir, download=settings.download)
+    return FaceRecognizer(create_session(str(path), settings.runtime), name=name)
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -66,7 +96,7 @@ def build_engine(settings: Settings) -> Engine:
                             size, size, settings.face_detector_score)
     if settings.face_swapper_model == "classical":
         return Engine(detector, ClassicalSwapper(mask_blur=settings.face_mask_blur), None,
-                      settings)
+                      settings, identity=_identity(settings, None, None))
     spec = get_model(settings.face_swapper_model)
     assert spec.swapper_kind is not None
     swapper_path = ensure_model(spec, settings.models_dir, download=settings.download)
@@ -76,8 +106,30 @@ def build_engine(settings: Settings) -> Engine:
     emap = static_initializer(swapper_path) if spec.swapper_kind == "inswapper" else None
     swapper = OnnxSwapper(spec, create_session(str(swapper_path), runtime), emap,
                           settings.face_mask_blur)
-    recognizer = FaceRecognizer(create_session(str(recognizer_path), runtime))
-    return Engine(detector, swapper, recognizer, settings)
+    recognizer = FaceRecognizer(create_session(str(recognizer_path), runtime),
+                                name=recognizer_spec.name)
+    return Engine(detector, swapper, recognizer, settings,
+                  identity=_identity(settings, recognizer, recognizer_spec.name))
+
+
+def set_reference(engine: Engine, frame: Frame) -> None:
+    """Take the reference face from `frame` (the target image, or the target video's frame
+    `--reference-frame-number`): the face at `--reference-face-position` in
+    `--face-selector-order`, as FaceFusion does."""
+    settings = engine.settings
+    if settings.face_selector_mode != "reference" or engine.identity is None:
+        return
+    faces = order_faces(engine.detector(frame), settings.face_selector_order)
+    position = settings.reference_face_position
+    engine.reference_ready = True
+    if not faces:
+        engine.references = []  # nothing to match: the run finds no face, as FaceFusion's
+        return
+    if position >= len(faces):
+        raise NoFaceError(f"--reference-face-position {position}: the reference frame has "
+                          f"{len(faces)} face(s) (positions count from 0 in "
+                          f"--face-selector-order {settings.face_selector_order})")
+    engine.references = [engine.identity(frame, faces[position].landmarks)]
 
 
 def prepare_source(engine: Engine, source_paths: list[Path]) -> SourceIdentity:
@@ -113,10 +165,29 @@ def detect_faces(engine: Engine, frame: Frame, times: StageTimes) -> list[Face]:
     mid = time.perf_counter()
     outputs = detector.run(blob)
     end = time.perf_counter()
-    faces = select_faces(detector.decode(outputs, box), engine.settings.face_selector_mode)
+    faces = order_faces(detector.decode(outputs, box), engine.settings.face_selector_order)
     times.add("detect_infer", (end - mid) * 1000)
     times.add("detect_prepost", (mid - start + time.perf_counter() - end) * 1000)
-    return faces
+    return choose_faces(engine, frame, faces, times)
+
+
+def choose_faces(engine: Engine, frame: Frame, faces: list[Face], times: StageTimes
+                 ) -> list[Face]:
+    """The ordered detections that --face-selector-mode keeps."""
+    mode = engine.settings.face_selector_mode
+    if mode == "one":
+        return faces[:1]
+    if mode == "many" or not faces:
+        return faces
+    if engine.identity is None or not engine.reference_ready:
+        raise NoFaceError("reference mode without a reference frame (call set_reference first)")
+    if not engine.references:
+        return []
+    start = time.perf_counter()
+    embeddings = [engine.identity(frame, face.landmarks) for face in faces]
+    times.add("recognize_infer", (time.perf_counter() - start) * 1000)
+    return match_reference(faces, embeddings, engine.references,
+                           engine.settings.reference_face_distance)
 
 
 def swap_faces(engine: Engine, source: SourceIdentity, frame: Frame, faces: list[Face],
@@ -136,7 +207,11 @@ def swap_faces(engine: Engine, source: SourceIdentity, frame: Frame, faces: list
 
 def swap_frame(engine: Engine, source: SourceIdentity, frame: Frame,
                times: StageTimes | None = None) -> tuple[Frame, int]:
-    """One frame through the whole pipeline; returns the frame and how many faces changed."""
+    """One frame through the whole pipeline; returns the frame and how many faces changed.
+    In reference mode with no reference yet, the frame is its own reference frame, as an
+    image target is in FaceFusion."""
     times = times if times is not None else StageTimes()
+    if engine.settings.face_selector_mode == "reference" and not engine.reference_ready:
+        set_reference(engine, frame)
     faces = detect_faces(engine, frame, times)
     return swap_faces(engine, source, frame, faces, times), len(faces)

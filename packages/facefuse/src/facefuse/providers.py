@@ -12,12 +12,12 @@ import ctypes
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from facefuse import log
 from facefuse.choices import execution_provider_names
 from facefuse.errors import ProviderError
 
@@ -181,6 +181,5 @@ def create_session(model: str | bytes, config: RuntimeConfig) -> Any:
         if not config.allow_cpu_fallback:
             raise ProviderError(f"requested provider not active ({reasons}); "
                                 f"pass --allow-cpu-fallback to run on {', '.join(active)}")
-        print(f"facefuse: warning: falling back to {', '.join(active)} ({reasons})",
-              file=sys.stderr)
+        log.warn(f"facefuse: warning: falling back to {', '.join(active)} ({reasons})")
     return session

@@ -47,9 +47,11 @@ def _ms_since(start: float) -> float:
 
 @dataclass
 class FaceRecognizer:
-    """arcface_w600k_r50: a 512-d identity embedding from a 112 px aligned face."""
+    """An ArcFace model (arcface_w600k_r50, w600k_mbf): a 512-d identity embedding from a
+    112 px aligned face."""
 
     session: Any
+    name: str = "arcface_w600k_r50"
     template: WarpTemplateName = "arcface_112_v2"
     size: int = 112
 

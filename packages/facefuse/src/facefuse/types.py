@@ -23,7 +23,14 @@ FaceSwapperModel = Literal[
     "hyperswap_1b_256",
     "hyperswap_1c_256",
 ]
-FaceSelectorMode = Literal["one", "many"]
+FaceSelectorMode = Literal["many", "one", "reference"]
+FaceSelectorOrder = Literal["left-right", "right-left", "top-bottom", "bottom-top", "small-large",
+                            "large-small", "best-worst", "worst-best"]
+LogLevel = Literal["error", "warn", "info", "debug"]
+Processor = Literal["age_modifier", "background_remover", "deep_swapper", "expression_restorer",
+                    "face_debugger", "face_editor", "face_enhancer", "face_swapper",
+                    "frame_colorizer", "frame_enhancer", "lip_syncer"]
+"""FaceFusion's processor names; facefuse implements `face_swapper` only."""
 WarpTemplateName = Literal["arcface_112_v2", "arcface_128", "arcface_128_wide", "ffhq_512"]
 SwapperKind = Literal["inswapper", "hyperswap"]
 ModelRole = Literal["face_detector", "face_recognizer", "face_swapper"]

@@ -100,6 +100,23 @@ def probe_video(path: Path) -> VideoInfo:
                      has_audio=re.search(r"Stream #\S+.*?: Audio: ", text) is not None)
 
 
+def read_frame(path: Path, index: int) -> np.ndarray:
+    """Frame `index` (from 0) of a video as BGR, decoded by ffmpeg; InputError when the video
+    is shorter."""
+    info = probe_video(path)
+    result = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+         "-vf", f"select=eq(n\\,{index})", "-frames:v", "1", "-fps_mode", "passthrough",
+         "-f", "rawvideo", "-pix_fmt", "bgr24", "-"],
+        capture_output=True, check=False)
+    size = info.width * info.height * 3
+    if result.returncode != 0 or len(result.stdout) < size:
+        raise InputError(f"{path}: no frame {index} (--reference-frame-number counts from 0; "
+                         f"the video has about {info.frame_estimate} frames)")
+    return np.frombuffer(result.stdout[:size], np.uint8).reshape(info.height, info.width,
+                                                                3).copy()
+
+
 def quality_to_crf(quality: int) -> int:
     """FaceFusion's 0..100 `--output-video-quality` as an x264/VP9 CRF (100 -> 0, 0 -> 51)."""
     return round(51 - max(0, min(100, quality)) * 0.51)
