@@ -129,3 +129,60 @@ def helm_binary() -> Path:
     tmp.chmod(0o755)
     tmp.rename(dest)
     return dest
+
+
+def make_certs(folder: Path, names: tuple[str, ...] = ("localhost",),
+               ips: tuple[str, ...] = ("127.0.0.1",)) -> dict[str, Path]:
+    """A CA and a server certificate signed by it, made by the openssl command line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_crt = folder / "ca.key", folder / "ca.crt"
+    key, csr, crt = folder / "tls.key", folder / "tls.csr", folder / "tls.crt"
+    ext = folder / "san.ext"
+    san = ",".join([f"DNS:{n}" for n in names] + [f"IP:{i}" for i in ips])
+    ext.write_text(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n"
+                   "basicConstraints=CA:FALSE\n")
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(ca_key), "-out", str(ca_crt), "-days", "2", "-subj", "/CN=test-ca")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={names[0]}")
+    ossl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext))
+    return {"ca": ca_crt, "cert": crt, "key": key}
+
+
+def start_server(argv: list[str], env: dict | None = None, timeout: float = 30.0):
+    """Start a server process that prints ``listening on URL`` on stderr; (process, url)."""
+    import select
+    import time
+
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            text=True, env=env)
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line and proc.poll() is not None:
+                break
+            seen.append(line)
+            if "listening on " in line:
+                return proc, line.split("listening on ", 1)[1].strip()
+        elif proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("server did not start:\n" + "".join(seen) +
+                         (proc.stderr.read() if proc.stderr else ""))
+
+
+def stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

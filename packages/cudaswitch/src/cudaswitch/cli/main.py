@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slots",
     "matrix",
     "image",
+    "k8s",
 )
 
 # Which module registers each command, so that one command imports only its own module (a
@@ -38,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "exec": "run", "env": "run", "use": "run", "doctor": "doctor", "launcher": "launcher",
     "install": "slots", "uninstall": "slots", "sync": "slots", "lock": "slots",
     "download": "slots", "slot": "slots", "matrix": "matrix", "image": "image",
+    "k8s": "k8s",
 }
 
 

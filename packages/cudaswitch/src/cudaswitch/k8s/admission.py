@@ -1,0 +1,149 @@
+"""``admission.k8s.io/v1`` AdmissionReview in and out, with nothing assumed about the input.
+
+A review that is not one (not JSON, not an object, wrong apiVersion or kind, no ``uid``, no
+object, the wrong resource for the path) is a ``ReviewError``: the server answers 400 with the
+reason, never an allow. A well-formed review gets a response carrying its ``uid``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+
+from .crd import API_VERSION, GROUP, KIND, PLURAL
+from .mutate import Decision, deny, mutate_pod
+from .placement import PlacementError
+from .runtime import Catalog, request_from_object
+
+REVIEW_API = "admission.k8s.io/v1"
+MAX_BODY = 8 * 2**20  # an object is at most ~3 MiB in etcd; a review carries two of them
+MAX_UID = 128
+
+
+class ReviewError(ValueError):
+    """Not an AdmissionReview this endpoint can answer; the message says what was wrong."""
+
+
+def parse_review(body: bytes) -> tuple[str, Mapping]:
+    """(uid, request) of a review, or ReviewError."""
+    if not body:
+        raise ReviewError("empty body; expected an admission.k8s.io/v1 AdmissionReview")
+    if len(body) > MAX_BODY:
+        raise ReviewError(f"body is {len(body)} bytes, over the {MAX_BODY} byte limit")
+    try:
+        review = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise ReviewError(f"body is not JSON ({type(e).__name__}: {str(e)[:80]})") from e
+    if not isinstance(review, dict):
+        raise ReviewError("body is JSON but not an object; expected an AdmissionReview")
+    if review.get("apiVersion") != REVIEW_API or review.get("kind") != "AdmissionReview":
+        raise ReviewError(f"expected apiVersion {REVIEW_API} kind AdmissionReview, got "
+                          f"{str(review.get('apiVersion'))[:60]!r} "
+                          f"{str(review.get('kind'))[:60]!r}")
+    request = review.get("request")
+    if not isinstance(request, dict):
+        raise ReviewError("request: missing or not an object")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid or len(uid) > MAX_UID:
+        raise ReviewError("request.uid: missing, empty or not a string")
+    if not isinstance(request.get("operation"), str):
+        raise ReviewError("request.operation: missing")
+    return uid, request
+
+
+def _resource(request: Mapping) -> tuple[str, str]:
+    res = request.get("resource")
+    if not isinstance(res, Mapping):
+        raise ReviewError("request.resource: missing or not an object")
+    return str(res.get("group", "")), str(res.get("resource", ""))
+
+
+def _object(request: Mapping) -> Mapping:
+    obj = request.get("object")
+    if not isinstance(obj, dict):
+        raise ReviewError(f"request.object: missing or not an object "
+                          f"(operation {request.get('operation')})")
+    return obj
+
+
+def check_pod(pod: Mapping) -> None:
+    meta = pod.get("metadata", {})
+    if not isinstance(meta, Mapping):
+        raise ReviewError("request.object.metadata: not an object")
+    ann = meta.get("annotations") or {}
+    if not isinstance(ann, Mapping) or not all(isinstance(v, str) for v in ann.values()):
+        raise ReviewError("request.object.metadata.annotations: not a map of strings")
+    spec = pod.get("spec")
+    if not isinstance(spec, Mapping):
+        raise ReviewError("request.object.spec: missing or not an object")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers or \
+            not all(isinstance(c, Mapping) for c in containers):
+        raise ReviewError("request.object.spec.containers: not a list of containers")
+    for i, c in enumerate(containers):
+        if not isinstance(c.get("env", []), (list, type(None))) or \
+                not all(isinstance(e, Mapping) for e in c.get("env") or []):
+            raise ReviewError(f"request.object.spec.containers[{i}].env: not a list")
+        res = c.get("resources") or {}
+        if not isinstance(res, Mapping) or not all(
+                isinstance(res.get(k) or {}, Mapping) for k in ("limits", "requests")):
+            raise ReviewError(f"request.object.spec.containers[{i}].resources: not an object")
+    affinity = spec.get("affinity")
+    if affinity is not None and not isinstance(affinity, Mapping):
+        raise ReviewError("request.object.spec.affinity: not an object")
+
+
+def admit_pod(request: Mapping, catalog: Catalog) -> Decision:
+    if _resource(request) != ("", "pods"):
+        raise ReviewError(f"this path admits pods, got resource {_resource(request)}")
+    if request["operation"] != "CREATE" or request.get("subResource"):
+        return Decision(True)
+    pod = _object(request)
+    check_pod(pod)
+    return mutate_pod(pod, catalog)
+
+
+def validate_runtime(request: Mapping, catalog: Catalog) -> Decision:
+    if _resource(request) != (GROUP, PLURAL):
+        raise ReviewError(f"this path validates {PLURAL}.{GROUP}, got resource "
+                          f"{_resource(request)}")
+    if request["operation"] not in ("CREATE", "UPDATE"):
+        return Decision(True)
+    obj = _object(request)
+    if obj.get("apiVersion") != API_VERSION or obj.get("kind") != KIND:
+        return deny(f"expected {API_VERSION} {KIND}", 422)
+    try:
+        r = request_from_object(obj)
+    except PlacementError as e:
+        return deny(str(e), 422)
+    return Decision(True, f"CUDA {r.version}")
+
+
+Handler = Callable[[Mapping, Catalog], Decision]
+
+
+def review_response(uid: str, decision: Decision) -> dict:
+    response: dict = {"uid": uid, "allowed": decision.allowed}
+    if decision.patch:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(
+            json.dumps(list(decision.patch), separators=(",", ":")).encode()).decode()
+    if not decision.allowed:
+        response["status"] = {"code": decision.code, "message": decision.message,
+                              "reason": "Forbidden" if decision.code == 403 else "Invalid"}
+    if decision.warnings:
+        response["warnings"] = list(decision.warnings)
+    return {"apiVersion": REVIEW_API, "kind": "AdmissionReview", "response": response}
+
+
+def answer(body: bytes, handler: Handler, catalog: Catalog) -> tuple[int, dict]:
+    """(HTTP status, JSON body) for one request body: 200 and a review, or 400 and why."""
+    try:
+        uid, request = parse_review(body)
+        return 200, review_response(uid, handler(request, catalog))
+    except ReviewError as e:
+        return 400, {"error": str(e)}
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        # a shape check above missed a case: still the input's fault, still not an allow
+        return 400, {"error": f"malformed AdmissionReview ({type(e).__name__}: {e})"}

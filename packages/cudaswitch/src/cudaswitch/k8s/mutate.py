@@ -1,0 +1,203 @@
+"""What the mutating webhook does to a pod, as a pure function: pod + catalog -> decision.
+
+A pod annotated ``cudaswitch.io/runtime: NAME`` or ``cudaswitch.io/cuda: SPEC`` gets, in its
+GPU containers, the selection variable the entrypoint reads and the runtime's ``env``, and a
+required node affinity that admits only nodes whose driver and GPU can run it. The pod's own
+required terms are kept: each of them is AND-ed with each of ours. The result is marked with
+an annotation holding a digest of what was applied, so admitting the output again changes
+nothing. Pods without either annotation are never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .placement import (
+    PlacementError,
+    RuntimeRequest,
+    image_repository,
+    make_request,
+    required_node_affinity,
+)
+from .runtime import Catalog
+
+RUNTIME_ANNOTATION = "cudaswitch.io/runtime"
+CUDA_ANNOTATION = "cudaswitch.io/cuda"
+CONTAINERS_ANNOTATION = "cudaswitch.io/containers"
+PLACED_ANNOTATION = "cudaswitch.io/placed"
+GPU_RESOURCE = "nvidia.com/gpu"
+SPEC_ENV, SLOT_ENV = "CUDASWITCH_CUDA", "CUDASWITCH_SLOT"
+_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    message: str = ""
+    patch: tuple[dict, ...] = ()
+    code: int = 200
+    warnings: tuple[str, ...] = field(default=())
+
+
+def deny(message: str, code: int = 403) -> Decision:
+    return Decision(False, message, code=code)
+
+
+def _pointer(*parts: str | int) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def request_for_pod(annotations: Mapping[str, str], catalog: Catalog) -> RuntimeRequest:
+    name, spec = annotations.get(RUNTIME_ANNOTATION), annotations.get(CUDA_ANNOTATION)
+    if name is not None and spec is not None:
+        raise PlacementError(f"the pod has both {RUNTIME_ANNOTATION} and {CUDA_ANNOTATION}; "
+                             "use one")
+    if name is not None:
+        if name not in catalog.runtimes:
+            known = ", ".join(sorted(catalog.runtimes)) or "none"
+            raise PlacementError(f"{RUNTIME_ANNOTATION}: no CudaRuntime named {name!r} "
+                                 f"(CudaRuntimes: {known})")
+        return catalog.runtimes[name]
+    assert spec is not None
+    try:
+        return make_request(f"cuda {spec}", spec)
+    except PlacementError as e:
+        raise PlacementError(f"{CUDA_ANNOTATION}: {e}") from e
+
+
+def _gpu_containers(pod: Mapping, annotations: Mapping[str, str]) -> list[int]:
+    containers = pod["spec"]["containers"]
+    names = [c.get("name") for c in containers]
+    if CONTAINERS_ANNOTATION in annotations:
+        wanted = [n.strip() for n in annotations[CONTAINERS_ANNOTATION].split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in names]
+        if unknown or not wanted:
+            raise PlacementError(f"{CONTAINERS_ANNOTATION}: no container named "
+                                 f"{', '.join(unknown) or '(empty list)'} "
+                                 f"(containers: {', '.join(map(str, names))})")
+        return [names.index(n) for n in dict.fromkeys(wanted)]
+    picked = []
+    for i, c in enumerate(containers):
+        res = c.get("resources") or {}
+        if any(GPU_RESOURCE in (res.get(k) or {}) for k in ("limits", "requests")):
+            picked.append(i)
+    if not picked:
+        raise PlacementError(f"no container requests {GPU_RESOURCE}; request it, or name the "
+                             f"containers in {CONTAINERS_ANNOTATION}")
+    return picked
+
+
+def _check_images(pod: Mapping, indexes: Sequence[int], request: RuntimeRequest,
+                  catalog: Catalog, by_name: bool) -> None:
+    if by_name:
+        known = {image_repository(request.image)} if request.image else set()
+    else:
+        known = {image_repository(r.image) for r in catalog.runtimes.values() if r.image}
+    known |= {image_repository(i) for i in catalog.extra_images}
+    for i in indexes:
+        c = pod["spec"]["containers"][i]
+        image = c.get("image")
+        if not isinstance(image, str) or image_repository(image) not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            owner = f"CudaRuntime {request.name!r}" if by_name else "any CudaRuntime"
+            raise PlacementError(f"container {c.get('name')!r} runs {image!r}, which is not a "
+                                 f"multi-CUDA image of {owner} (multi-CUDA images: {listed})")
+
+
+def _wanted_env(request: RuntimeRequest) -> list[tuple[str, str]]:
+    head = (SLOT_ENV, request.slot) if request.slot else (SPEC_ENV, request.cuda)
+    return [head, *request.env]
+
+
+def _env_ops(i: int, container: Mapping, wanted: list[tuple[str, str]]) -> list[dict]:
+    env = container.get("env")
+    if not env:
+        return [{"op": "add", "path": _pointer("spec", "containers", i, "env"),
+                 "value": [{"name": k, "value": v} for k, v in wanted]}]
+    ops: list[dict] = []
+    names = [e.get("name") for e in env]
+    other = SPEC_ENV if wanted[0][0] == SLOT_ENV else SLOT_ENV
+    for k, v in wanted:
+        if k in names:
+            j = names.index(k)
+            if env[j] != {"name": k, "value": v}:
+                ops.append({"op": "replace", "path": _pointer("spec", "containers", i, "env", j),
+                            "value": {"name": k, "value": v}})
+        else:
+            ops.append({"op": "add", "path": _pointer("spec", "containers", i, "env", "-"),
+                        "value": {"name": k, "value": v}})
+    if other in names:  # both at once is an error for the entrypoint; the annotation decides
+        ops.append({"op": "remove",
+                    "path": _pointer("spec", "containers", i, "env", names.index(other))})
+    return ops
+
+
+def _merge_terms(existing: Sequence[Mapping], ours: Sequence[Mapping]) -> list[dict]:
+    if not existing:
+        return [dict(t) for t in ours]
+    out = []
+    for e in existing:
+        for o in ours:
+            merged = {k: v for k, v in e.items() if k != "matchExpressions"}
+            exprs = list(e.get("matchExpressions") or [])
+            exprs += [x for x in o["matchExpressions"] if x not in exprs]
+            merged["matchExpressions"] = exprs
+            out.append(merged)
+    return out
+
+
+def _affinity_ops(pod: Mapping, terms: list[dict]) -> list[dict]:
+    spec = pod["spec"]
+    affinity = spec.get("affinity")
+    node = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
+    required = node.get(_REQUIRED) if isinstance(node, Mapping) else None
+    existing = required.get("nodeSelectorTerms") if isinstance(required, Mapping) else None
+    merged = _merge_terms(existing or [], terms)
+    selector = {"nodeSelectorTerms": merged}
+    if not isinstance(affinity, Mapping):
+        return [{"op": "add", "path": "/spec/affinity",
+                 "value": {"nodeAffinity": {_REQUIRED: selector}}}]
+    if not isinstance(node, Mapping):
+        return [{"op": "add", "path": "/spec/affinity/nodeAffinity",
+                 "value": {_REQUIRED: selector}}]
+    if not isinstance(required, Mapping):
+        return [{"op": "add", "path": _pointer("spec", "affinity", "nodeAffinity", _REQUIRED),
+                 "value": selector}]
+    return [{"op": "add" if existing is None else "replace",
+             "path": _pointer("spec", "affinity", "nodeAffinity", _REQUIRED, "nodeSelectorTerms"),
+             "value": merged}]
+
+
+def placement_digest(request: RuntimeRequest, terms: list[dict]) -> str:
+    text = json.dumps([request.name, _wanted_env(request), terms], sort_keys=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def mutate_pod(pod: Mapping, catalog: Catalog) -> Decision:
+    """The decision for one pod; the caller has checked that ``pod`` is an object with
+    ``spec.containers`` a list of objects (``admission.check_pod``)."""
+    meta = pod.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    if RUNTIME_ANNOTATION not in annotations and CUDA_ANNOTATION not in annotations:
+        return Decision(True)
+    by_name = RUNTIME_ANNOTATION in annotations
+    try:
+        request = request_for_pod(annotations, catalog)
+        indexes = _gpu_containers(pod, annotations)
+        _check_images(pod, indexes, request, catalog, by_name)
+    except PlacementError as e:
+        return deny(str(e))
+    terms = required_node_affinity(request)
+    digest = placement_digest(request, terms)
+    wanted = _wanted_env(request)
+    ops: list[dict] = []
+    for i in indexes:
+        ops += _env_ops(i, pod["spec"]["containers"][i], wanted)
+    if annotations.get(PLACED_ANNOTATION) != digest:
+        ops += _affinity_ops(pod, terms)
+        ops.append({"op": "add", "path": _pointer("metadata", "annotations", PLACED_ANNOTATION),
+                    "value": digest})
+    return Decision(True, f"placed for CUDA {request.version} ({request.name})", tuple(ops))
