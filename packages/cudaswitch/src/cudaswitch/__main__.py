@@ -1,4 +1,4 @@
-"""``python -m cudaswitch``: the ``cudaswitch`` command, for a venv whose scripts are not on PATH."""
+"""``python -m cudaswitch``: the ``cudaswitch`` command where a venv's scripts are not on PATH."""
 
 import sys
 
