@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -162,6 +163,55 @@ def python_findings() -> list[Finding]:
     return []
 
 
+def python_cuda_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) -> list[Finding]:
+    """The packages of ``python3`` on ``PATH`` against the toolkit ``CUDA_HOME`` names, and
+    ``LD_LIBRARY_PATH`` folders that would hand those packages a second build of a library."""
+    from .interpreter import inspect
+    from .pycheck import library_choice, ort_lookup, package_list
+    from .pydists import majors, read_dists
+
+    python = shutil.which("python3", path=env.get("PATH", ""))
+    if python is None:
+        return []
+    dists = read_dists(inspect(python, env).site_dirs, ort_lookup)
+    by_major = majors(dists)
+    out: list[Finding] = []
+
+    def names(ds: Sequence) -> str:
+        return package_list(ds, evidence=False)
+
+    if len(by_major) > 1:
+        out.append(Finding(
+            "python-cuda-majors", "error",
+            f"{python}'s environment holds packages for several CUDA majors ("
+            + "; ".join(f"CUDA {m}: {names(ds)}" for m, ds in by_major.items())
+            + "); one process can load only one of them",
+            "give each CUDA major its own venv (a cudaswitch slot has one)"))
+    home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    active = next((t for t in toolkits if home and t.ok and t.version
+                   and os.path.realpath(t.root) == os.path.realpath(home)), None)
+    if active is not None:
+        for m, ds in by_major.items():
+            if m != active.version.major:
+                out.append(Finding(
+                    "python-cuda-mismatch", "warning",
+                    f"{names(ds)} in {python}'s environment are built for CUDA {m}, while "
+                    f"CUDA_HOME is CUDA {active.version} ({home})",
+                    f"run it as `cudaswitch exec --cuda {m} -- python3 ...`, or install the "
+                    f"CUDA {active.version.major} build of the package"))
+    ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
+    for shadow in library_choice(ld, dists).shadows:
+        out.append(Finding(
+            "python-lib-shadow", "warning",
+            f"LD_LIBRARY_PATH has {', '.join(shadow.losers)}, which holds another build of "
+            f"{shadow.family} ({', '.join(shadow.sonames[:3])}) than {shadow.owner} carries in "
+            f"{shadow.winner}: a process that loads the package gets one {shadow.family} made "
+            "of two builds",
+            "run the program through `cudaswitch exec`, which puts the package's own folder "
+            f"first, or take {', '.join(shadow.losers)} out of LD_LIBRARY_PATH"))
+    return out
+
+
 def mixed_path_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) -> list[Finding]:
     """Library folders of a toolkit other than the one ``CUDA_HOME`` names: half a switch."""
     home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
@@ -217,4 +267,5 @@ def diagnose(env: Mapping[str, str], toolkits: Sequence[Toolkit],
              conf_dir: str = "/etc/ld.so.conf.d", bin_dir: str = "/usr/local/bin") -> list[Finding]:
     return [*loader_findings(env, conf_dir), *env_findings(env),
             *mixed_path_findings(env, toolkits), *wrapper_findings(bin_dir),
-            *python_findings(), *toolkit_findings(toolkits, verdicts, host)]
+            *python_findings(), *python_cuda_findings(env, toolkits),
+            *toolkit_findings(toolkits, verdicts, host)]

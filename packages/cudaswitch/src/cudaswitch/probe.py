@@ -15,8 +15,9 @@ import re
 import sys
 
 CUDA_LIB_RE = re.compile(
-    r"/lib(cudart|nvrtc|nvrtc-builtins|cublas|cublasLt|cudnn\w*|cufft|curand|cusolver|cusparse|"
-    r"nvJitLink|nvinfer\w*|cuda)\.so[.\d]*$"
+    r"/(?:lib)?(cudart|nvrtc|nvrtc-builtins|cublas|cublasLt|nvblas|cudnn\w*|cufftw?|curand|"
+    r"cusolver\w*|cusparse|cusparseLt|nvJitLink|nvinfer\w*|nvonnxparser|nccl|cufile\w*|cupti|"
+    r"nvshmem\w*|cutensor\w*|cuda)(?:\.alt)?\.so[.\d]*$"
 )
 
 
