@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from facefuse.errors import InputError, MediaToolError
-from facefuse.media import read_image
+from facefuse.media import is_video_path, read_image
 from facefuse.pipeline import (
     Settings,
     build_engine,
@@ -126,13 +126,15 @@ def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path |
     source = prepare_source(engine, sources or [default_photo()])
     if settings.face_selector_mode == "reference":
         set_reference(engine, read_image(default_photo()) if target is None
-                      else read_frame(target, settings.reference_frame_number))
+                      else read_frame(target, settings.reference_frame_number)
+                      if is_video_path(target) else read_image(target))
     # one frame first, so that one-time session set-up (CUDA, TensorRT) is not counted
     warm = read_image(default_photo()) if target is None else None
     if warm is not None:
         detect_faces(engine, warm, times := _Discard())
         swap_faces(engine, source, warm, detect_faces(engine, warm, times), times)
     load_s = time.perf_counter() - started
+    given_target = target
     with tempfile.TemporaryDirectory(prefix="facefuse-bench-") as folder:
         if target is None:
             width, height = RESOLUTIONS[resolution]
@@ -150,7 +152,7 @@ def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path |
                                progress=progress)
     quality_report = None
     if quality:
-        quality_report = _quality(engine, source, sources or [default_photo()], target,
+        quality_report = _quality(engine, source, sources or [default_photo()], given_target,
                                   resolution)
     per_frame = {stage: total / max(report.frames, 1)
                  for stage, total in report.times.totals_ms.items()}
@@ -171,8 +173,10 @@ def _quality(engine, source, source_paths, target, resolution):  # noqa: ANN001,
     if target is None:
         width, height = RESOLUTIONS[resolution]
         frames = pan_zoom_frames(read_image(default_photo()), width, height, 6)
+    elif is_video_path(target):
+        frames = [read_frame(target, 0)]
     else:
-        frames = [read_frame(target, index) for index in (0,)]
+        frames = [read_image(target)]
     assert engine.identity is not None
     return summary(measure_quality(engine, source, reference, frames), engine.identity.name)
 
@@ -208,7 +212,9 @@ def format_report(result: BenchmarkResult, as_json: bool = False) -> str:
     lines.append(f"frames/s: {result.frames_per_second:.2f}   "
                  f"outside model inference: {100 * result.outside_inference_share:.1f} % "
                  f"of stage time   set-up: {result.load_s:.2f} s")
-    if result.quality:
+    if result.quality and not result.quality["faces"]:
+        lines.append("identity: no face found in the frames measured")
+    elif result.quality:
         q = result.quality
         lines.append(f"identity ({q['recognizer']} cosine similarity, {q['faces']} faces): "
                      f"result to source {q['to_source']['mean']:.3f} "
