@@ -119,7 +119,8 @@ def _deep_small(path):
     path.write_text('{"cuda": ' + "[" * 5000 + "]" * 5000 + "}")
 
 
-@pytest.mark.parametrize("make, why", [(_fifo, "FIFO"), (_huge, "bytes"), (_deep, "nested too deeply"),
+@pytest.mark.parametrize("make, why", [(_fifo, "FIFO"), (_huge, "bytes"),
+                                       (_deep, "nested too deeply"),
                                        (_deep_small, "nested too deeply")],
                          ids=["fifo", "huge", "deep-100000", "deep-small"])
 def test_hostile_version_json_is_broken_not_a_hang(tmp_path, libs, make, why):

@@ -111,8 +111,149 @@ def test_a_variable_the_plan_overrides_is_part_of_the_key(tmp_path):
     watched.mkdir()
     env = {"HOME": str(tmp_path), "CUDASWITCH_CACHE_DIR": str(tmp_path / "c"),
            "VIRTUAL_ENV": "/venvs/a", "PATH": "/usr/bin"}
-    _fastpath.store(env, {"VIRTUAL_ENV": "/venvs/slot"}, "banner", [], [str(watched)])
+    _fastpath.store(env, {"VIRTUAL_ENV": "/venvs/slot"}, "banner", [],
+                    [(str(watched), _fastpath.stamp(str(watched)))], [],
+                    _fastpath.host_facts(env))
     assert _fastpath.lookup(env)["changes"] == {"VIRTUAL_ENV": "/venvs/slot"}
     assert _fastpath.lookup({**env, "VIRTUAL_ENV": "/venvs/b"}) is None
     (watched / "cuda-12.9").mkdir()
     assert _fastpath.lookup(env) is None  # a watched folder changed
+
+
+# --- a cached decision equals the full flow's, whatever changes between starts -------------
+
+SELECTORS = [{}, {"CUDA_VERSION": "12.4"}, {"CUDA_VERSION": "12"}, {"CUDASWITCH_CUDA": "auto"},
+             {"CUDASWITCH_CUDA": "11"}, {"CUDASWITCH_CUDA": "latest"}]
+DRIVERS = [None, "550.54.15", "470.82.01", "580.95.05"]
+MANIFESTS = [None, 'default = "11.8"\n', "default = '13'\n", 'default = "12.4"\n[[slot]\n']
+
+
+def _state_steps():
+    """A first state, then changes of one thing at a time: each change must turn a cached
+    start into a miss exactly when the full flow would decide otherwise."""
+    from hypothesis import strategies as st
+
+    values = {
+        "selector": st.sampled_from(range(len(SELECTORS))),
+        "driver": st.sampled_from(DRIVERS),
+        "pythonpath": st.booleans(),
+        "manifest": st.sampled_from(range(len(MANIFESTS))),
+        "present": st.sets(st.sampled_from(["11.8", "12.4", "13.0"])),
+        "ld": st.sampled_from(["", "/opt/mine/lib"]),
+    }
+    first = st.fixed_dictionaries(values)
+    change = st.sampled_from(sorted(values)).flatmap(
+        lambda k: values[k].map(lambda v, k=k: (k, v)))
+
+    def states(pair):
+        state, changes = pair
+        out = [state]
+        for k, v in changes:
+            out.append({**out[-1], k: v})
+        return out
+
+    return st.tuples(first, st.lists(change, min_size=2, max_size=5)).map(states)
+
+
+def _apply_state(base, roots, manifest, site, runtime_targets, s):
+    for key in ("11.8", "12.4", "13.0"):
+        link = roots / f"cuda-{key}"
+        if key in s["present"] and not link.is_symlink():
+            link.symlink_to(runtime_targets[key])
+        elif key not in s["present"] and link.is_symlink():
+            link.unlink()
+    text = MANIFESTS[s["manifest"]]
+    if text is None:
+        manifest.unlink(missing_ok=True)
+    else:
+        manifest.write_text(text)
+    env = {**base, **SELECTORS[s["selector"]]}
+    if s["driver"]:
+        env["CUDASWITCH_DRIVER_VERSION"] = s["driver"]
+    if s["pythonpath"]:
+        env["PYTHONPATH"] = str(site)
+    if s["ld"]:
+        env["LD_LIBRARY_PATH"] = s["ld"]
+    return env
+
+
+def _decision(env):
+    out = entry(env, sys.executable, "-c", DUMP)
+    seen = {k: v for k, v in json.loads(out.stdout).items()
+            if k not in DROP} if out.returncode == 0 else None
+    return out.returncode, seen, out.stderr
+
+
+def test_cached_equals_uncached_over_generated_environments(runtime_targets, tmp_path_factory):
+    """Selectors, drivers, a PYTHONPATH folder of NVIDIA wheels, manifests (one that does not
+    parse) and toolkits appearing and vanishing between starts: every cached start gives what
+    the full flow gives at that moment."""
+    from hypothesis import HealthCheck, example, given, settings
+
+    first = {"selector": 5, "driver": None, "pythonpath": False, "manifest": 0,
+             "present": {"12.4"}, "ld": ""}
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_state_steps())
+    @example([first, {**first, "pythonpath": True}, first])
+    @example([first, {**first, "present": {"12.4", "13.0"}}, first])
+    @example([{**first, "selector": 0, "manifest": 1}, {**first, "selector": 0, "manifest": 2},
+              {**first, "selector": 0, "manifest": 3}])
+    @example([{**first, "driver": "580.95.05"}, {**first, "driver": "470.82.01"}])
+    def run(steps):
+        tmp = tmp_path_factory.mktemp("prop")
+        roots, cache = tmp / "roots", tmp / "cache"
+        roots.mkdir()
+        site = tmp / "pp" / "site-packages"
+        site.parent.mkdir()
+        site.symlink_to(runtime_targets["13.0"])
+        manifest = tmp / "cudaswitch.toml"
+        base = cached_env(CUDASWITCH_PATH=str(roots), CUDASWITCH_CACHE_DIR=str(cache),
+                          CUDASWITCH_CONFIG=str(manifest),
+                          CUDASWITCH_SYSTEM_PREFIX=str(tmp / "no-system"))
+        for s in steps:
+            env = _apply_state(base, roots, manifest, site, runtime_targets, s)
+            cached = _decision(env)
+            full = _decision({**env, "CUDASWITCH_NO_CACHE": "1"})
+            assert cached == full, s
+            assert _decision(env) == full, s  # now surely from the cache, when cacheable
+
+    run()
+
+
+def test_a_pythonpath_folder_of_nvidia_wheels_is_part_of_the_key(tmp_path, runtime_targets):
+    site = tmp_path / "pp" / "site-packages"
+    site.parent.mkdir()
+    site.symlink_to(runtime_targets["13.0"])
+    env = cached_env(CUDASWITCH_SYSTEM_PREFIX=str(tmp_path / "none"), CUDASWITCH_CUDA="13.0",
+                     CUDASWITCH_CACHE_DIR=str(tmp_path / "c"))
+    assert entry(env, "true").returncode == 3
+    with_wheels = {**env, "PYTHONPATH": str(site)}
+    out = entry(with_wheels, sys.executable, "-c", DUMP)
+    assert out.returncode == 0 and "CUDA 13.0.96" in out.stderr, out.stderr
+    assert entry(env, "true").returncode == 3
+
+
+def test_a_toolkit_removed_during_a_start_is_not_cached(tmp_path, runtime_targets, monkeypatch):
+    """The toolkit goes away after discovery found it and before the record is written: the
+    record must not serve it to the next start."""
+    from cudaswitch import entrypoint, flow
+
+    roots = tmp_path / "roots"
+    shutil.copytree(runtime_targets["12.4"], roots / "cuda-12.4", symlinks=True)
+    env = cached_env(CUDASWITCH_PATH=str(roots), CUDA_VERSION="12.4",
+                     CUDASWITCH_SYSTEM_PREFIX=str(tmp_path / "none"),
+                     CUDASWITCH_CACHE_DIR=str(tmp_path / "c"))
+    real_watch = flow.watch_paths
+
+    def removing(*a, **kw):
+        paths = real_watch(*a, **kw)
+        shutil.rmtree(roots / "cuda-12.4" / "nvidia" / "cuda_runtime" / "lib")
+        return paths
+
+    monkeypatch.setattr(flow, "watch_paths", removing)
+    monkeypatch.setattr(entrypoint, "_exec", lambda args, env: 0)
+    monkeypatch.chdir(tmp_path)
+    assert entrypoint._full(["true"], env) == 0
+    out = entry(env, "true")
+    assert out.returncode == 3, out.stderr

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import slot_cli, slot_env
+from conftest import slot_cli
 
 OLD_DRIVER = "470.82.01"  # CUDA 11.4: too old for 12.x, minor-compat for 11.8
 

@@ -2,29 +2,31 @@
 start and a few ``stat`` calls, not a full discovery.
 
 A record holds what the full flow decided (the variables to set or unset, the banner) and
-everything that decision read: the selector and path variables, the working folder, the
-driver version and GPU list as the kernel reports them, and the folders discovery looked at
-(by modification time). Any difference is a miss, and the full flow runs again.
+everything that decision read: the variables of ``registry`` that decide, the interpreter and
+its ``sys.path`` (NVIDIA wheels may sit in any of its site folders), the user id (it moves the
+data home), the working folder, the manifests' bytes, the driver version and GPU list as the
+kernel reports them, and every file and folder discovery looked at (their ``stat``, taken
+before a second discovery that must find the same toolkits). Any difference is a miss, and the
+full flow runs again.
 
-Only built-in modules are imported here (``posix``, ``marshal``; not even ``__future__``): on a
-cached start, importing ``os`` would cost more than everything else this module does.
+Only built-in modules are imported here (``posix``, ``marshal``, ``sys``; not even
+``__future__``): on a cached start, importing ``os`` would cost more than everything else this
+module does.
 """
 
 import marshal
 import posix
+import sys
 
-FORMAT = 1
+from . import registry
+
+FORMAT = 2
 CACHE_ENV = "CUDASWITCH_CACHE_DIR"
 OFF_ENV = "CUDASWITCH_NO_CACHE"
+MANIFEST_LIMIT = 1 << 20
 
-# Every variable the full flow may read; their values are part of a record's key.
-KEY_VARS = (
-    "CUDASWITCH_CUDA", "CUDA_VERSION", "CUDASWITCH_SLOT", "CUDASWITCH_PATH", "CUDASWITCH_HOME",
-    "CUDASWITCH_CONFIG", "CUDASWITCH_SYSTEM_PREFIX", "CUDASWITCH_DRIVER_VERSION",
-    "CUDASWITCH_GPU_ARCH", "CUDASWITCH_GPU_BRAND", "CUDASWITCH_DRIVER_CUDA", "CUDASWITCH_FORCE",
-    "CUDA_HOME", "CUDA_PATH", "CONDA_PREFIX", "PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "CPATH",
-    "CUDASWITCH_ADDED", "HOME", "XDG_DATA_HOME",
-)
+# Every variable whose value the full flow's decision depends on: part of a record's key.
+KEY_VARS = registry.decision_variables()
 
 
 def environ() -> dict[str, str]:
@@ -83,24 +85,47 @@ def host_facts(env) -> tuple[str, str]:
     return driver, gpus
 
 
-def stamp(path: str) -> tuple[int, int, int]:
+def stamp(path: str) -> tuple[int, ...]:
+    """What changes when a file or folder does: times (ctime too: a chmod makes a toolkit
+    unreadable), inode and size, of the link and of what it points at."""
     try:
         ls = posix.lstat(path)
     except OSError:
-        return (-1, -1, -1)
+        return (-1,)
     try:
         st = posix.stat(path)
     except OSError:
-        return (ls.st_mtime_ns, -1, -1)
-    return (ls.st_mtime_ns, st.st_mtime_ns, st.st_ino)
+        return (ls.st_mtime_ns, ls.st_ctime_ns, -1)
+    return (ls.st_mtime_ns, ls.st_ctime_ns, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+            st.st_size)
+
+
+def read_bytes(path: str) -> bytes | None:
+    """A manifest's bytes, never blocking on a FIFO; None when absent."""
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = posix.fstat(fd)
+        if st.st_mode & 0o170000 != 0o100000 or st.st_size > MANIFEST_LIMIT:
+            return b"\0not a small regular file"
+        return posix.read(fd, MANIFEST_LIMIT + 1)
+    except OSError:
+        return b"\0unreadable"
+    finally:
+        posix.close(fd)
 
 
 def key_of(env) -> str:
-    parts = [f"{k}={env.get(k, '')}" for k in KEY_VARS]
+    parts = [f"{k}={env.get(k)!r}" for k in KEY_VARS]
     try:
         parts.append(f"cwd={posix.getcwd()}")
     except OSError:
         parts.append("cwd=")
+    parts += [f"uid={posix.geteuid()}", f"exe={sys.executable}", f"prefix={sys.prefix}",
+              f"flags={sys.flags.isolated}{sys.flags.no_site}{sys.flags.no_user_site}",
+              "path=" + "\1".join(sys.path)]
     return "\0".join(parts)
 
 
@@ -130,14 +155,20 @@ def lookup(env) -> dict | None:
     for k, v in rec.get("deps", {}).items():
         if env.get(k) != v:
             return None
+    for p, data in rec.get("files", ()):
+        if read_bytes(p) != data:
+            return None
     for p, s in rec.get("watch", ()):
         if stamp(p) != s:
             return None
     return rec
 
 
-def store(env, changes: dict, banner: str, notes: list, watch: list) -> None:
-    """Write a record atomically; any failure only means the next start is a miss."""
+def store(env, changes: dict, banner: str, notes: list, watch: list, files: list,
+          host: tuple[str, str]) -> None:
+    """Write a record atomically; any failure only means the next start is a miss. ``watch``
+    holds (path, stamp) pairs and ``files`` (path, bytes) pairs, both read before the flow
+    looked (see entrypoint)."""
     import os
 
     where = _record_path(env)
@@ -145,8 +176,8 @@ def store(env, changes: dict, banner: str, notes: list, watch: list) -> None:
         return
     path, key = where
     rec = {
-        "format": FORMAT, "key": key, "host": host_facts(env), "changes": changes,
-        "banner": banner, "notes": notes, "watch": [(p, stamp(p)) for p in watch],
+        "format": FORMAT, "key": key, "host": host, "changes": changes,
+        "banner": banner, "notes": notes, "watch": watch, "files": files,
         "deps": {k: env.get(k) for k in changes},
     }
     tmp = f"{path}.{os.getpid()}.tmp"

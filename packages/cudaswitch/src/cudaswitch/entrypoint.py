@@ -13,9 +13,15 @@ from . import _fastpath
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 127
 USAGE = ("usage: cudaswitch-entrypoint CMD [ARGS...]\n"
-         "  picks the CUDA toolkit from CUDASWITCH_CUDA, CUDA_VERSION (a plain version), "
-         "CUDASWITCH_SLOT\n  or the manifest default, then execs CMD. "
-         "Exit codes: 2 bad input, 3 no such toolkit, 4 host cannot run it, 127 no CMD.")
+         "  picks the CUDA toolkit from CUDASWITCH_SLOT, CUDASWITCH_CUDA, CUDASWITCH_ACTIVE,\n"
+         "  CUDA_VERSION (a plain version) or the manifest default, checks it against this\n"
+         "  host's driver and GPUs, prints one line to stderr, then execs CMD.")
+
+
+def _usage() -> str:
+    from .registry import exit_codes_help
+
+    return f"{USAGE}\n{exit_codes_help()}"
 
 
 def _say(env, notes, banner: str) -> None:
@@ -41,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
     if not args or args[0] in ("-h", "--help"):
-        sys.stderr.write(USAGE + "\n")
+        sys.stderr.write(_usage() + "\n")
         return EXIT_USAGE if not args else 0
     env = _fastpath.environ()
     hit = _fastpath.lookup(env)
@@ -55,18 +61,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def _full(args: list[str], env) -> int:
     from .errors import CudaswitchError
-    from .flow import run_flow, watch_paths
+    from .flow import manifest_paths, run_flow, watch_paths
+    from .toolkits import discover
 
     try:
-        outcome = run_flow(args, env)
+        host = _fastpath.host_facts(env)
+        files = [(p, _fastpath.read_bytes(p)) for p in manifest_paths(env)]
+        seen: list[str] = []
+        outcome = run_flow(args, env, seen=seen)
+        plan = outcome.plan
+        changed, unset = plan.changes(env)
+        changes = {**changed, **dict.fromkeys(unset)}
+        if _fastpath.cache_dir(env) is not None:
+            # Stamps first, then a second discovery that must find the same: a toolkit that
+            # changed while the flow ran is either seen by that discovery (no record) or
+            # changes a stamp after it (a miss next time). Never a stale hit.
+            watch = [(p, _fastpath.stamp(p)) for p in watch_paths(env, outcome, seen)]
+            if discover(env) == outcome.toolkits and _fastpath.host_facts(env) == host:
+                _fastpath.store(env, changes, outcome.banner(), list(plan.notes), watch, files,
+                                host)
     except CudaswitchError as e:
         sys.stderr.write(f"cudaswitch: error: {e}\n")
         return e.exit_code
-    plan = outcome.plan
-    changed, unset = plan.changes(env)
-    changes = {**changed, **dict.fromkeys(unset)}
-    _fastpath.store(env, changes, outcome.banner(), list(plan.notes),
-                    watch_paths(env, (), outcome.toolkits))
     _say(env, plan.notes, outcome.banner())
     return _exec(args, dict(plan.env))
 

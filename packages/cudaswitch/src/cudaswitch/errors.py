@@ -1,35 +1,28 @@
 """Errors a caller can act on, one class each, and the exit code each maps to.
 
-Only ``main()`` functions exit; library code raises these. The codes are documented in
-``cudaswitch --help`` and the README.
+Only ``main()`` functions exit; library code raises these. The codes and their meanings live
+in ``registry``, from which ``cudaswitch --help`` and the README's table are derived.
 """
 
 from __future__ import annotations
 
 import errno
 
-EXIT_OK = 0
-EXIT_FAILED = 1  # a requirement did not hold, a doctor finding at error level, a failed check
-EXIT_USAGE = 2  # bad input: spec, flag, manifest, path
-EXIT_NO_MATCH = 3  # nothing installed matches the request
-EXIT_INCOMPATIBLE = 4  # the match cannot run on this host (driver or GPU); --force runs anyway
-EXIT_VERIFY = 5  # --verify: the runtime did not load, or a CUDA call failed
-EXIT_SWITCH = 6  # the global symlink could not be switched (permissions, a real folder there)
-EXIT_ENVIRONMENT = 7  # the machine refused: disk full, permission denied, read-only folder
-EXIT_PIPE = 141  # the reader of our output went away (``| head``), as a shell reports SIGPIPE
-EXIT_NOT_FOUND = 127  # the command to run does not exist
+from .registry import exit_code, exit_codes_help
 
-EXIT_CODES_HELP = """exit codes:
-  0    success (exec: the command's own status)
-  1    a requirement or check did not hold
-  2    bad input (spec, flag, manifest, path); nothing was changed
-  3    no installed toolkit matches the request (the installed ones are listed)
-  4    the matching toolkit cannot run on this host's driver or GPU (--force runs anyway)
-  5    --verify failed: the runtime did not load or a CUDA call failed
-  6    the /usr/local/cuda switch failed; the old link is untouched
-  7    environment fault: disk full, permission denied, read-only or unusable folder
-  127  the command to run was not found
-  141  the output pipe closed early (e.g. | head); the rest of the output was dropped"""
+EXIT_OK = exit_code("OK")
+EXIT_FAILED = exit_code("FAILED")
+EXIT_USAGE = exit_code("USAGE")
+EXIT_NO_MATCH = exit_code("NO_MATCH")
+EXIT_INCOMPATIBLE = exit_code("INCOMPATIBLE")
+EXIT_VERIFY = exit_code("VERIFY")
+EXIT_SWITCH = exit_code("SWITCH")
+EXIT_ENVIRONMENT = exit_code("ENVIRONMENT")
+EXIT_NOT_FOUND = exit_code("NOT_FOUND")
+EXIT_INTERRUPTED = exit_code("INTERRUPTED")
+EXIT_PIPE = exit_code("PIPE")
+
+EXIT_CODES_HELP = exit_codes_help()
 
 
 class CudaswitchError(Exception):

@@ -22,9 +22,11 @@ from .select import Request, config_paths, configured_default, read_request
 from .target import find_target
 from .toolkits import data_home, discover
 from .toolkits.model import Toolkit
-from .toolkits.search import PATH_ENV, PREFIX_ENV, site_dirs
 
 FORCE_ENV = "CUDASWITCH_FORCE"
+# Files inside a toolkit root whose content (not only presence) the probes and slots read.
+WATCHED_FILES = ("version.json", "version.txt", "dist-info", "compat", "cudaswitch-slot.json",
+                 "include/cuda_runtime_api.h", "conda-meta")
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,15 @@ class Outcome:
         }
 
 
-def gather(env: Mapping[str, str],
-           search_paths: Sequence[str] = ()) -> tuple[Host, tuple[Toolkit, ...]]:
+def gather(env: Mapping[str, str], search_paths: Sequence[str] = (),
+           seen: list[str] | None = None) -> tuple[Host, tuple[Toolkit, ...]]:
     try:
         host = detect_host(env)
     except ValueError as e:
         raise UsageError(str(e)) from e
     if host.driver_version and host.driver_cuda is None:
         host = dataclasses.replace(host, driver_cuda=driver_cuda_for(host.driver_version))
-    return host, discover(env, search_paths)
+    return host, discover(env, search_paths, seen)
 
 
 def forced(env: Mapping[str, str]) -> bool:
@@ -83,11 +85,12 @@ def forced(env: Mapping[str, str]) -> bool:
 
 def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None = None,
              slot: str | None = None, search_paths: Sequence[str] = (),
-             force: bool = False) -> Outcome:
-    """The whole decision for one process. Raises the errors of each step (exit 2, 3, 4)."""
+             force: bool = False, seen: list[str] | None = None) -> Outcome:
+    """The whole decision for one process. Raises the errors of each step (exit 2, 3, 4).
+    ``seen`` collects every folder discovery looked at."""
     default = configured_default(env, data_home(env))
     request = read_request(cli_spec, env, default, cli_slot=slot)
-    host, toolkits = gather(env, search_paths)
+    host, toolkits = gather(env, search_paths, seen)
     target = find_target(request, toolkits, host, env)
     checked = check(target, host, env, force=force or forced(env))
     plan = make_plan(checked, toolkits, env, argv)
@@ -97,24 +100,27 @@ def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None =
     return Outcome(request, checked, plan, host, toolkits)
 
 
-def watch_paths(env: Mapping[str, str], search_paths: Sequence[str],
-                toolkits: Sequence[Toolkit]) -> list[str]:
-    """Every file and folder whose change could change what the flow decides here."""
+def manifest_paths(env: Mapping[str, str]) -> list[str]:
+    """The manifests whose ``default`` the request step may read, in order."""
+    return config_paths(env, data_home(env))
+
+
+def watch_paths(env: Mapping[str, str], outcome: Outcome, seen: Sequence[str]) -> list[str]:
+    """Every file and folder whose change could change what the flow decided: each folder
+    discovery looked at (``seen``), and inside each toolkit what its probe read."""
     home = data_home(env)
-    prefix = env.get(PREFIX_ENV) or "/"
-    paths = [os.path.join(home, "toolkits"), os.path.join(home, "venvs"),
-             *config_paths(env, home),
-             os.path.join(prefix, "usr/local"), os.path.join(prefix, "usr/local/cuda"),
-             os.path.join(prefix, "usr/lib/nvidia-cuda-toolkit"), *search_paths,
-             *[p for p in env.get(PATH_ENV, "").split(":") if p]]
-    for var in ("CUDA_HOME", "CUDA_PATH", "CONDA_PREFIX"):
-        if env.get(var):
-            paths += [env[var], os.path.join(env[var], "conda-meta")]
-    for site in site_dirs():
-        paths += [site, os.path.join(site, "nvidia")]
-    for t in toolkits:
+    paths = [home, os.path.join(home, "toolkits"), os.path.join(home, "venvs"),
+             os.path.join(home, "prefixes.json"), *manifest_paths(env), *seen]
+    for t in outcome.toolkits:
         paths += [t.root, os.path.dirname(t.root), *t.aliases, *t.lib_dirs, *t.bin_dirs,
-                  os.path.join(t.root, "version.json"), os.path.join(t.root, "compat")]
+                  *t.include_dirs, *(os.path.join(t.root, n) for n in WATCHED_FILES)]
         if t.cudart:
             paths.append(t.cudart)
+        if t.extra.get("site"):
+            paths += [t.extra["site"], os.path.join(t.extra["site"], "nvidia")]
+    target = outcome.target
+    paths += [*target.extra_bin_dirs, *target.extra_lib_dirs]
+    for k, v in target.extra_env:
+        if k == "VIRTUAL_ENV":
+            paths += [v, os.path.join(v, "pyvenv.cfg")]
     return list(dict.fromkeys(paths))

@@ -17,6 +17,7 @@ Nothing here looks at the disk beyond the manifest: which toolkit answers is the
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -81,10 +82,17 @@ def read_default(path: str) -> str | None:
     run another CUDA than the one written there.
     """
     try:
-        with open(path, "rb") as f:
-            data = f.read(MANIFEST_LIMIT + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise UsageError(f"cannot read manifest {path}: {e.strerror}") from e
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{path}: a manifest must be a regular file")
+        data = os.read(fd, MANIFEST_LIMIT + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read manifest {path}: {e.strerror}") from e
+    finally:
+        os.close(fd)
     if len(data) > MANIFEST_LIMIT:
         raise UsageError(f"{path}: manifest larger than 1 MiB")
     try:

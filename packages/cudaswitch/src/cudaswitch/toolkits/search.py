@@ -41,8 +41,11 @@ def _split(value: str | None) -> list[str]:
     return [p for p in (value or "").split(":") if p]
 
 
-def _root_candidates(root: str, found_via: str, layout: str = "toolkit") -> Iterator[Candidate]:
+def _root_candidates(root: str, found_via: str, layout: str = "toolkit",
+                     seen: list[str] | None = None) -> Iterator[Candidate]:
     """A root may be a toolkit, a folder of NVIDIA wheels, or a folder of either."""
+    if seen is not None:
+        seen.append(root)
     if os.path.isdir(os.path.join(root, "nvidia")):
         yield (root, found_via, "pip-wheels")
     elif looks_like_toolkit(root) or (os.path.islink(root) and not os.path.exists(root)):
@@ -57,6 +60,8 @@ def _root_candidates(root: str, found_via: str, layout: str = "toolkit") -> Iter
             if child.startswith("."):
                 continue
             path = os.path.join(root, child)
+            if seen is not None:
+                seen.append(path)
             if os.path.isdir(os.path.join(path, "nvidia")):
                 yield (path, found_via, "pip-wheels")
             elif (looks_like_toolkit(path) or child.startswith("cuda")
@@ -64,19 +69,30 @@ def _root_candidates(root: str, found_via: str, layout: str = "toolkit") -> Iter
                 yield (path, found_via, layout)
 
 
-def candidates(env: Mapping[str, str], search_paths: Sequence[str] = ()) -> Iterator[Candidate]:
+def candidates(env: Mapping[str, str], search_paths: Sequence[str] = (),
+               seen: list[str] | None = None) -> Iterator[Candidate]:
+    """Every place a toolkit may be, in order; ``seen`` collects each folder looked at (the
+    entrypoint's cache watches them)."""
     for root in search_paths:
-        yield from _root_candidates(root, "--search-path")
+        yield from _root_candidates(root, "--search-path", seen=seen)
     for root in _split(env.get(PATH_ENV)):
-        yield from _root_candidates(root, PATH_ENV)
+        yield from _root_candidates(root, PATH_ENV, seen=seen)
     managed = os.path.join(data_home(env), "toolkits")
+    if seen is not None:
+        seen.append(managed)
     if os.path.isdir(managed):
-        yield from _root_candidates(managed, "managed", "managed")
+        yield from _root_candidates(managed, "managed", "managed", seen=seen)
+    for var in ("CUDA_HOME", "CUDA_PATH", "CONDA_PREFIX"):
+        if env.get(var) and seen is not None:
+            seen += [env[var], os.path.join(env[var], "conda-meta")]
     for var in ("CUDA_HOME", "CUDA_PATH"):
         if env.get(var):
             yield (env[var], var, "toolkit")
     prefix = env.get(PREFIX_ENV) or "/"
     local = os.path.join(prefix, "usr/local")
+    if seen is not None:
+        seen += [local, os.path.join(local, "cuda"),
+                 os.path.join(prefix, "usr/lib/nvidia-cuda-toolkit"), *site_candidates()]
     try:
         names = sorted(n for n in os.listdir(local) if n.startswith("cuda-"))
     except OSError:
@@ -92,17 +108,18 @@ def candidates(env: Mapping[str, str], search_paths: Sequence[str] = ()) -> Iter
         yield (sp, "site-packages", "pip-wheels")
 
 
-def site_dirs() -> Iterable[str]:
-    seen = []
+def site_candidates() -> list[str]:
+    """This interpreter's site-packages folders, whether or not they hold NVIDIA wheels."""
     try:
         dirs = [*site.getsitepackages(), site.getusersitepackages()]
     except AttributeError:
         dirs = []
     dirs += [p for p in sys.path if p.endswith("-packages")]
-    for d in dirs:
-        if d and d not in seen and os.path.isdir(os.path.join(d, "nvidia")):
-            seen.append(d)
-    return seen
+    return list(dict.fromkeys(d for d in dirs if d))
+
+
+def site_dirs() -> Iterable[str]:
+    return [d for d in site_candidates() if os.path.isdir(os.path.join(d, "nvidia"))]
 
 
 def _probe(root: str, found_via: str, layout: str) -> list[Toolkit]:
@@ -118,12 +135,12 @@ def _probe(root: str, found_via: str, layout: str) -> list[Toolkit]:
     return [tk] if tk else []
 
 
-def discover(env: Mapping[str, str] | None = None,
-             search_paths: Sequence[str] = ()) -> tuple[Toolkit, ...]:
+def discover(env: Mapping[str, str] | None = None, search_paths: Sequence[str] = (),
+             seen: list[str] | None = None) -> tuple[Toolkit, ...]:
     """Every toolkit visible from here, broken ones included, duplicates folded into aliases."""
     env = os.environ if env is None else env
     found: dict[str, Toolkit] = {}
-    for root, via, layout in candidates(env, search_paths):
+    for root, via, layout in candidates(env, search_paths, seen):
         try:
             real = os.path.realpath(root) if os.path.exists(root) else root
             if layout != "pip-wheels" and real in found:
