@@ -62,8 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.set_defaults(func=run_webhook)
 
     o = k.add_parser("operator", help="run the operator (kopf): keeps CudaRuntime status current")
-    o.add_argument("--namespace", help="where leader election happens (default: cluster-wide "
-                   "peering off, one replica)")
     o.set_defaults(func=run_operator)
 
 
@@ -166,4 +164,4 @@ def run_operator(args: argparse.Namespace) -> int:
     _need_extra()
     from ..k8s.operator import run
 
-    return run(namespace=args.namespace)
+    return run()
