@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "matrix",
     "image",
     "k8s",
+    "portal",
 )
 
 # Which module registers each command, so that one command imports only its own module (a
@@ -40,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "install": "slots", "uninstall": "slots", "sync": "slots", "lock": "slots",
     "download": "slots", "slot": "slots", "matrix": "matrix", "image": "image",
     "k8s": "k8s",
+    "portal": "portal",
 }
 
 

@@ -1,0 +1,238 @@
+"""The portal in a real browser: Debian's chromium, driven by Playwright.
+
+Set ``CUDASWITCH_PORTAL_SCREENSHOTS=DIR`` to keep the screenshots (docs/portal/ holds the
+ones docs/portal.md shows); otherwise they go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from portal_support import (
+    PASSWORD,
+    TREE_SCRIPT,
+    PortalProcess,
+    alive,
+    source_photo,
+    target_photo,
+    wait_gone,
+)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="Debian's chromium is not installed; .ci/run installs it")
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    where = os.environ.get("CUDASWITCH_PORTAL_SCREENSHOTS")
+    path = Path(where) if where else tmp_path_factory.mktemp("shots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory, wheel_roots):
+    home = tmp_path_factory.mktemp("portal-browser")
+    p = PortalProcess(home, None, wheel_roots, ("--workers", "2"))
+    p.add_users()
+    script = home / "tree.py"
+    script.write_text(TREE_SCRIPT)
+    p.tree_command = shlex.join([sys.executable, str(script)])
+    p.start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _page(browser, portal, user: str | None, **context):  # noqa: ANN202
+    ctx = browser.new_context(base_url=portal.base, accept_downloads=True, **context)
+    page = ctx.new_page()
+    if user:
+        page.goto("/login")
+        page.get_by_label("User name").fill(user)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/jobs")
+    return page
+
+
+def _state(page) -> str:  # noqa: ANN001
+    return page.locator('#job [data-field="state"]').inner_text()
+
+
+def _wait_state(page, state: str, timeout: float = 60) -> None:  # noqa: ANN001
+    """Until the page (updated by its own script) shows ``state``; polled from here because
+    the portal's CSP forbids the string evaluation wait_for_function would need."""
+    deadline = time.time() + timeout
+    while _state(page) != state:
+        assert time.time() < deadline, f"the page never showed {state}; it shows {_state(page)}"
+        time.sleep(0.1)
+
+
+def test_runner_submits_watches_progress_and_downloads_the_result(browser, portal, shots):
+    page = _page(browser, portal, None)
+    page.goto("/login")
+    page.screenshot(path=str(shots / "login.png"), full_page=True)
+    page.get_by_label("User name").fill("runner")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/jobs")
+    page.get_by_role("link", name="New job").first.click()
+    page.get_by_label("Source photo (the face to use)").set_input_files(str(source_photo()))
+    page.get_by_label("Target photo or video (where the face goes)").set_input_files(
+        str(target_photo()))
+    page.get_by_label("CUDA runtime (slot)").first.select_option("cuda12.4")
+    assert page.get_by_label("CUDA (GPU)").is_disabled()  # no GPU here: offered, turned off
+    assert page.get_by_label("CPU").is_checked()
+    page.screenshot(path=str(shots / "new-job.png"), full_page=True)
+    page.get_by_role("button", name="Start the job").click()
+    page.wait_for_url("**/jobs/*")
+    seen = set()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        state = _state(page)
+        seen.add(state)
+        if state in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert _state(page) == "succeeded", page.locator("#log").inner_text()
+    assert seen & {"queued", "running"}, "the page never showed the job before it finished"
+    assert "face(s) swapped" in page.locator("#log").inner_text()
+    assert page.locator('#job progress').get_attribute("value") == "1"
+    assert page.locator("#preview").evaluate("img => img.complete && img.naturalWidth") == 512
+    page.screenshot(path=str(shots / "job.png"), full_page=True)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download the result").click()
+    saved = Path(portal.home) / "downloaded.png"
+    info.value.save_as(str(saved))
+    with Image.open(saved) as got, Image.open(target_photo()) as target:
+        assert got.format == "PNG" and got.size == target.size
+    page.goto("/jobs")
+    page.screenshot(path=str(shots / "jobs.png"), full_page=True)
+    page.context.close()
+
+
+def test_viewer_sees_runtimes_and_host_but_cannot_submit(browser, portal, shots):
+    page = _page(browser, portal, "viewer")
+    assert page.get_by_role("link", name="New job").count() == 0
+    response = page.goto("/jobs/new")
+    assert response.status == 403
+    assert "needs the runner role" in page.locator("[role=alert]").inner_text()
+    page.goto("/runtimes")
+    assert page.get_by_role("rowheader", name="cuda11.8 implicit").count() == 1
+    page.screenshot(path=str(shots / "runtimes.png"), full_page=True)
+    page.goto("/host")
+    page.screenshot(path=str(shots / "host.png"), full_page=True)
+    page.context.close()
+
+
+def test_forged_form_without_csrf_token_is_refused(browser, portal):
+    page = _page(browser, portal, "runner")
+    before = page.request.get("/api/jobs").json()["jobs"]
+    page.evaluate("""() => {
+        const f = document.createElement('form');
+        f.method = 'post'; f.action = '/jobs';
+        for (const [k, v] of [['kind', 'command'], ['command', 'tree'], ['slot', 'cuda12.4']]) {
+            const i = document.createElement('input');
+            i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+        }
+        document.body.appendChild(f); f.submit();
+    }""")
+    page.wait_for_load_state()
+    assert "CSRF" in page.locator("[role=alert]").inner_text()
+    assert page.request.get("/api/jobs").json()["jobs"] == before
+    page.context.close()
+
+
+def test_every_form_control_has_a_label_and_the_phone_layout_fits(browser, portal, shots):
+    page = _page(browser, portal, "runner", viewport={"width": 390, "height": 844},
+                 device_scale_factor=1, is_mobile=True, has_touch=True)
+    for path in ("/jobs/new", "/jobs", "/runtimes", "/account"):
+        page.goto(path)
+        unlabeled = page.evaluate("""() => [...document.querySelectorAll(
+            'input:not([type=hidden]), select, textarea')].filter(
+            e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(
+            e => e.name || e.id)""")
+        assert unlabeled == [], f"{path}: controls without a label: {unlabeled}"
+        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+        assert not overflow, f"{path}: wider than a phone screen"
+    page.goto("/jobs/new")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.screenshot(path=str(shots / "phone-new-job.png"), full_page=True)
+    page.context.close()
+
+
+def _register(browser, portal) -> None:
+    admin = _page(browser, portal, "admin")
+    admin.goto("/admin")
+    if admin.get_by_role("cell", name="tree", exact=True).count() == 0:
+        admin.get_by_label("Name", exact=True).fill("tree")
+        admin.get_by_label("Command line").fill(portal.tree_command)
+        admin.get_by_label("Description").fill("a process tree that sleeps")
+        admin.get_by_role("button", name="Register").click()
+        admin.wait_for_url("**/admin")
+    admin.screenshot(path=str(Path(portal.home) / "admin.png"), full_page=True)
+    admin.context.close()
+
+
+def _run_tree(page, portal) -> tuple[int, list[int]]:  # noqa: ANN001
+    page.goto("/jobs/new")
+    page.get_by_label("Command", exact=True).select_option("tree")
+    page.get_by_role("button", name="Run it").click()
+    page.wait_for_url("**/jobs/*")
+    job_id = int(page.url.rsplit("/", 1)[1])
+    pids_file = portal.data / "jobs" / str(job_id) / "pids.txt"
+    deadline = time.time() + 60
+    while not pids_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    _wait_state(page, "running")
+    return job_id, [int(p) for p in pids_file.read_text().split()]
+
+
+def test_restart_mid_job_then_cancel_from_the_page(browser, portal, shots):
+    _register(browser, portal)
+    shutil.copy(Path(portal.home) / "admin.png", shots / "admin.png")
+    page = _page(browser, portal, "runner")
+    job_id, old = _run_tree(page, portal)
+    (portal.data / "jobs" / str(job_id) / "pids.txt").unlink()
+    portal.stop(signal.SIGKILL)
+    portal.start()
+    assert wait_gone(old), "processes of the interrupted job outlived the restart"
+    page.goto(f"/jobs/{job_id}")
+    assert page.locator(".badge").inner_text() == "interrupted ×1"
+    _wait_state(page, "running")
+    assert "queued again" in page.locator('[data-field="reason"]').inner_text()
+    pids_file = portal.data / "jobs" / str(job_id) / "pids.txt"
+    deadline = time.time() + 60
+    while not pids_file.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    new = [int(p) for p in pids_file.read_text().split()]
+    assert all(alive(p) for p in new)
+    page.screenshot(path=str(shots / "job-interrupted.png"), full_page=True)
+    page.get_by_role("button", name="Cancel").click()
+    _wait_state(page, "cancelled")
+    assert wait_gone(new), "cancel left processes of the job running"
+    page.context.close()
