@@ -85,10 +85,10 @@ def rootfs_tarball(tmp: Path) -> Path:
 class Podman:
     """podman with a store of its own."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, conf: str | None = None):
         self.root = root
-        self.env = {**os.environ}
-        conf = containers_conf()
+        self.env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+        conf = conf or containers_conf()
         if conf:
             self.env["CONTAINERS_CONF"] = conf
         self.store = ["--root", str(root / "store"), "--runroot", str(root / "run"),
@@ -112,6 +112,24 @@ class Podman:
         import json
 
         return json.loads(self("image", "inspect", ref).stdout)[0]["RootFS"]["Layers"]
+
+    def can_start(self, image: str) -> str | None:
+        """None when a container of ``image`` starts here, else podman's own words."""
+        proc = self("run", "--rm", "--pull=never", "--network", "none", image, "true",
+                    check=False, timeout=300)
+        if proc.returncode == 0:
+            return None
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        return lines[-1] if lines else f"exit {proc.returncode}"
+
+    def require_containers(self, image: str) -> None:
+        """Skip (with the reason and the fix) where podman cannot start a container at all."""
+        why = self.can_start(image)
+        if why:
+            pytest.skip(f"podman cannot start a container on this host ({why}); where root "
+                        "cannot raise rlimits or cgroups are hybrid, point "
+                        "CUDASWITCH_CONTAINERS_CONF at a containers.conf that fits (for "
+                        "example ../shared/reference/containers.conf)")
 
     def reset(self) -> None:
         self("system", "reset", "--force", check=False, timeout=300)

@@ -20,6 +20,11 @@ pytestmark = pytest.mark.slow
 BASE = "localhost/cudaswitch-test-base:bookworm"
 NAME = "localhost/cs-image-test"
 SONAME = {"11.8": "libcudart.so.11.0", "12.4": "libcudart.so.12"}
+# Values an engine would expand or break if they were written unescaped.
+GREETING_VALUE = '$HOME ${PATH:-x} "q" back\\slash \tté $(id)'
+NOTE_VALUE = "`id` $USER \\n end"
+GREETING = json.dumps(GREETING_VALUE)
+NOTE = json.dumps(NOTE_VALUE)
 MANIFEST = f'''default = "cuda12.4"
 
 [image]
@@ -27,6 +32,8 @@ name = "{NAME}"
 version = "1"
 base = "{BASE}"
 command = ["python3", "app/hello.py"]
+env = {{ GREETING = {GREETING} }}
+labels = {{ "org.example.note" = {NOTE} }}
 
 [image.app]
 copy = ["app"]
@@ -43,12 +50,15 @@ components = ["cudart"]
 '''
 
 
-def build(pm: Podman, folder: Path, wheelhouse: Path) -> dict:
-    argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build",
+def build_argv(pm: Podman, folder: Path, wheelhouse: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cudaswitch.cli.main", "image", "build",
             "--manifest", str(folder / "cudaswitch.toml"), "--wheelhouse", str(wheelhouse),
-            "--context", str(folder / "context"), *pm.store, "--isolation", "chroot",
-            "--json"]
-    proc = subprocess.run(argv, capture_output=True, text=True, env=pm.env, timeout=900)
+            "--context", str(folder / "context"), *pm.store, "--isolation", "chroot", *extra]
+
+
+def build(pm: Podman, folder: Path, wheelhouse: Path) -> dict:
+    proc = subprocess.run(build_argv(pm, folder, wheelhouse, "--json"), capture_output=True,
+                          text=True, env=pm.env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -60,6 +70,7 @@ def built(tmp_path_factory, slot_wheelhouse: Path):
     tarball = rootfs_tarball(tmp)
     pm = Podman(tmp)
     pm("import", str(tarball), BASE)
+    pm.require_containers(BASE)
     folder = tmp / "project"
     (folder / "app").mkdir(parents=True)
     (folder / "cudaswitch.toml").write_text(MANIFEST)
@@ -193,3 +204,89 @@ def test_build_steps_have_no_network(built, tmp_path):
     assert "gaierror" in proc.stderr + proc.stdout or "unreachable" in proc.stderr + proc.stdout
     with pytest.raises(EngineError, match="exit"):
         run(argv, pm.env)
+
+
+def test_hostile_env_and_label_values_come_back_exactly(built):
+    pm = built[0]
+    data = json.loads(pm("image", "inspect", f"{NAME}:1").stdout)[0]
+    env = dict(e.split("=", 1) for e in data["Config"]["Env"])
+    assert env["GREETING"] == GREETING_VALUE
+    assert data["Config"]["Labels"]["org.example.note"] == NOTE_VALUE
+
+
+def test_runs_as_an_unprivileged_user(built):
+    pm = built[0]
+    proc = pm.run(f"{NAME}:1", "sh", "-c", "id -u; id -un; test -w /tmp && echo tmp-ok")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["10001", "app", "tmp-ok"]
+
+
+def test_base_pinned_by_digest_and_labels_record_what_was_resolved(built):
+    pm, folder, _wh, _report = built
+    base = json.loads(pm("image", "inspect", BASE).stdout)[0]
+    digest = base["Digest"]
+    lock = json.loads((folder / "cudaswitch-image.lock").read_text())
+    assert lock["base"] == {"ref": BASE, "digest": digest}
+    containerfile = (folder / "context" / "Containerfile").read_text()
+    assert f"FROM localhost/cudaswitch-test-base@{digest} AS common" in containerfile
+    labels = json.loads(pm("image", "inspect", f"{NAME}:1").stdout)[0]["Config"]["Labels"]
+    assert labels["io.cudaswitch.base.digest"] == digest
+    assert labels["io.cudaswitch.slot.cuda12.4.cudart"] == "12.4.127"
+    assert labels["io.cudaswitch.slot.cuda11.8.cudart"] == "11.8.89"
+
+
+def test_created_is_the_manifests_date_not_1970(built):
+    pm, folder, _wh, report = built
+    created = json.loads(pm("image", "inspect", f"{NAME}:1").stdout)[0]["Created"]
+    want = int((folder / "cudaswitch.toml").stat().st_mtime)
+    assert report["created"] == want
+    import datetime
+
+    assert datetime.datetime.fromisoformat(created[:19]).replace(
+        tzinfo=datetime.timezone.utc).timestamp() == want
+
+
+def test_no_layer_holds_the_wheelhouse(built):
+    """The wheels were bind-mounted into the slot steps: no wheel file and no pip or apt cache
+    is anywhere in the image, and no step copied the wheelhouse."""
+    pm = built[0]
+    hist = json.loads(pm("history", "--no-trunc", "--format", "json", f"{NAME}:1").stdout)
+    steps = [str(h.get("CreatedBy") or h.get("created_by") or "") for h in hist]
+    assert len(steps) > 5 and not any("wheelhouse" in s for s in steps)
+    proc = pm("run", "--rm", "--pull=never", "--user", "0", f"{NAME}:1", "sh", "-c",
+              "find / -xdev \\( -name '*.whl' -o -path '*/.cache/pip' -o -path "
+              "'/var/cache/apt/archives/*.deb' \\) -print; echo end")
+    assert proc.stdout.strip() == "end", proc.stdout
+
+
+def test_missing_base_with_pull_never_is_exit_2(built, tmp_path):
+    pm, _folder, wheelhouse, _ = built
+    (tmp_path / "app").mkdir()
+    (tmp_path / "cudaswitch.toml").write_text(MANIFEST.replace(BASE, "localhost/not-here:1"))
+    proc = subprocess.run(build_argv(pm, tmp_path, wheelhouse, "--pull", "never"),
+                          capture_output=True, text=True, env=pm.env, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "localhost/not-here:1 is not in local storage" in proc.stderr
+
+
+def test_failed_pull_passes_the_engines_words_through(built, tmp_path):
+    pm, _folder, wheelhouse, _ = built
+    (tmp_path / "app").mkdir()
+    (tmp_path / "cudaswitch.toml").write_text(MANIFEST.replace(BASE, "localhost/not-here:1"))
+    proc = subprocess.run(build_argv(pm, tmp_path, wheelhouse), capture_output=True, text=True,
+                          env=pm.env, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert "podman failed" in proc.stderr and "no output" not in proc.stderr
+    assert "not-here" in proc.stderr.split("podman failed", 1)[1]
+    assert "Traceback" not in proc.stderr
+
+
+def test_podman_that_cannot_start_containers_is_a_skip_with_the_reason(built, tmp_path):
+    """A containers.conf naming a runtime that does not exist stands in for a host whose
+    podman cannot start containers."""
+    pm = built[0]
+    conf = tmp_path / "containers.conf"
+    conf.write_text('[engine]\nruntime = "no-such-oci-runtime"\n')
+    broken = Podman(pm.root, str(conf))
+    with pytest.raises(pytest.skip.Exception, match="CUDASWITCH_CONTAINERS_CONF"):
+        broken.require_containers(BASE)

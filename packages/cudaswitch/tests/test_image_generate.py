@@ -69,8 +69,22 @@ def test_layers_come_in_order_and_the_app_is_last():
     assert image.index("COPY --from=slot1") < image.index("COPY --from=slot2") \
         < image.index("WORKDIR") < image.index("ENTRYPOINT")
     assert 'CMD ["python", "-m", "app"]' in image
-    assert out.index("FROM scratch AS wheelhouse") < out.index("AS common")
+    assert out.index("AS system") < out.index("AS common") < out.index("AS slot1")
     assert out.count("cudaswitch sync --manifest") == 2
+    # the wheels are mounted into the slot's step from the context, never copied into a layer
+    assert "FROM scratch" not in out and "COPY wheelhouse" not in out
+    assert "source=wheelhouse/cuda11.8,target=/tmp/wheelhouse" in out
+
+
+def test_no_package_caches_and_a_user_that_is_not_root():
+    out = render(generate(manifest()))
+    assert "apt-get clean" in out and "/var/lib/apt/lists/*" in out
+    assert "PIP_NO_CACHE_DIR=1" in out
+    image = out[out.index("AS image\n"):].split("\n\n")[0]
+    assert "USER 10001:10001" in image
+    assert image.index("USER") < image.index("ENTRYPOINT")
+    root = render(generate(manifest(TWO.replace("[image]\n", '[image]\nuser = "root"\n'))))
+    assert "USER " not in root
 
 
 def test_require_cuda_is_the_oldest_slots_floor():
@@ -148,23 +162,17 @@ def test_build_argv_is_a_list_without_a_shell():
     assert "--layers" in buildah and buildah[buildah.index("--network") + 1] == "none"
 
 
-def test_cli_init_generate_and_dry_run(tmp_path):
-    proc = cli("init", "--recipe", "facefusion", "-o", str(tmp_path / "cudaswitch.toml"))
+def test_cli_init_and_generate(tmp_path):
+    proc = cli("init", "--recipe", "facefusion", "--no-resolve", "-o",
+               str(tmp_path / "cudaswitch.toml"))
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "cudaswitch.toml").read_text()
-    assert "onnxruntime-gpu==1.18.1" in text and 'cudnn = "8.9.*"' in text
+    assert "onnxruntime-gpu==1.18.*" in text and 'cudnn = "8.9.*"' in text
     assert 'tensorrt = "10.4.*"' in text and "7860" in text and "headless-run" in text
     again = cli("init", "--recipe", "facefusion", "-o", str(tmp_path / "cudaswitch.toml"))
     assert again.returncode == 2 and "exists" in again.stderr
     proc = cli("generate", "--manifest", str(tmp_path / "cudaswitch.toml"))
     assert proc.returncode == 0 and "AS slot3-cuda12-4-trt" in proc.stdout
-    proc = cli("build", "--dry-run", "--json", "--engine", "docker", "--manifest",
-               str(tmp_path / "cudaswitch.toml"))
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert data["fetch"].startswith("https://github.com/facefusion/facefusion/archive/")
-    assert ["facefusion:3.1.1-cuda11.8", "facefusion:cuda11"] in data["tags"].values()
-    assert all(c[0] == "docker" and isinstance(c, list) for c in data["commands"])
     proc = cli("init", "--recipe", "nope", "-o", str(tmp_path / "x.toml"))
     assert proc.returncode == 2 and "facefusion" in proc.stderr
 

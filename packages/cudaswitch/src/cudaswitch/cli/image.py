@@ -49,54 +49,80 @@ def _engine_options(args: argparse.Namespace, engine: str):
     from ..image.engine import EngineOptions
 
     return EngineOptions(engine, args.root, args.runroot, args.storage_driver, args.isolation,
-                         args.network)
+                         args.network or "none")
 
 
 def _show(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    from ..image import engine as eng
-    from ..image.containerfile import render
-    from ..image.context import assemble, generate
-    from ..image.tags import bake_hcl, tags_for
-
-    im = _load(args)
-    singles = not args.no_singles
-    context = os.path.abspath(args.context or os.path.join(
+def _context(args: argparse.Namespace, im) -> str:
+    return os.path.abspath(args.context or os.path.join(
         os.path.expanduser("~/.cache/cudaswitch/image-build"),
         im.image.name.replace("/", "_")))
-    cf = os.path.join(context, "Containerfile")
+
+
+def _request(args: argparse.Namespace, im, engine: str):
+    from ..image.build import BuildRequest
+
+    return BuildRequest(_context(args, im), _engine_options(args, engine), args.pull,
+                        args.wheelhouse, args.devel, not args.no_singles, args.refresh,
+                        args.network, args.index_url)
+
+
+def _say(quiet: bool):
+    import sys
+
+    def line(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr, flush=True)
+    return line
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ..image import build as b
+    from ..image import engine as eng
+    from ..image.containerfile import render
+    from ..image.context import claim_context, created_epoch, generate
+    from ..image.tags import bake_hcl, tags_for
+    from ..install.progress import Reporter
+
+    im = _load(args)
+    quiet = args.json or args.quiet
+    line = _say(quiet)
     if args.dry_run:
-        engine = args.engine or _detect_or_none()
-        recipe = generate(im, args.devel, args.wheelhouse, singles)
+        engine = args.engine or _detect_or_none() or "podman"
+        req = _request(args, im, engine)
+        system_net, net = b.network_plan(im, req)
+        started = time.monotonic()
+        res = b.resolve(im, req, os.environ, line, dry_run=True)
+        import dataclasses
+
+        recipe = dataclasses.replace(generate(im, args.devel, args.wheelhouse, not
+                                              args.no_singles), base_ref=res.base_ref)
         tags = tags_for(im.image.name, im.image.version, recipe.targets)
-        opts = _engine_options(args, engine or "podman")
-        cmds = [eng.build_argv(opts, cf, context, stage, ts) for stage, ts in tags.items()]
-        data = {"containerfile": render(recipe), "context": context,
+        cf = os.path.join(req.context, "Containerfile")
+        created = created_epoch(im, os.environ)
+        cmds = ([eng.build_argv(req.opts, cf, req.context, "system", [], created, system_net)]
+                if system_net else [])
+        cmds += [eng.build_argv(req.opts, cf, req.context, stage, ts, created, net)
+                 for stage, ts in tags.items()]
+        data = {"containerfile": render(recipe), "context": req.context,
                 "fetch": im.image.app.fetch, "tags": tags, "commands": cmds,
-                "wheelhouse": args.wheelhouse or "downloaded into the context before the build"}
-        emit(data, args.json, lambda d: d["containerfile"] + "\n# context: " + d["context"]
-             + (f"\n# app fetched from {d['fetch']}" if d["fetch"] else "")
-             + f"\n# wheels: {d['wheelhouse']}\n"
-             + "\n".join(_show(c) for c in d["commands"]))
+                "resolved": res.as_dict(), "seconds": round(time.monotonic() - started, 2),
+                "wheelhouse": args.wheelhouse or "resolved above; fetched into the context "
+                              "before the build"}
+        emit(data, args.json, _dry_text)
         return 0
+    claim_context(_context(args, im))  # refuse a folder that is not ours before anything else
     engine = eng.detect(args.engine)
-    opts = _engine_options(args, engine)
-    started = time.monotonic()
-    recipe = assemble(im, context, args.wheelhouse, args.devel, singles)
-    tags = tags_for(im.image.name, im.image.version, recipe.targets)
-    timings = {}
-    for stage, ts in tags.items():
-        argv = eng.build_argv(opts, cf, context, stage, ts)
-        if not args.json:
-            print(f"$ {_show(argv)}", flush=True)
-        t0 = time.monotonic()
-        eng.run(argv, capture=args.json or args.quiet)
-        timings[stage] = round(time.monotonic() - t0, 2)
-    infos = [eng.inspect(opts, ts[0]) for ts in tags.values()]
-    report = eng.size_report(infos)
+    req = _request(args, im, engine)
+    reporter = Reporter(mode="quiet" if quiet else None)
+    data = b.build(im, req, os.environ, line, reporter.bar,
+                   None if quiet else (lambda text: print(text, flush=True)))
+    reporter.finish()
+    tags = data["tags"]
+    cf = os.path.join(data["context"], "Containerfile")
     if args.bake:
         with open(args.bake, "w", encoding="utf-8") as f:
             f.write(bake_hcl(tags, os.path.relpath(cf, os.path.dirname(os.path.abspath(
@@ -104,10 +130,26 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.tags_file:
         with open(args.tags_file, "w", encoding="utf-8") as f:
             f.write("".join(t + "\n" for ts in tags.values() for t in ts))
-    data = {"engine": engine, "context": context, "tags": tags, "seconds": timings,
-            "total_seconds": round(time.monotonic() - started, 2), **report}
     emit(data, args.json, _report_text)
     return 0
+
+
+def _dry_text(d: dict) -> str:
+    r = d["resolved"]
+    out = [d["containerfile"], f"# context: {d['context']}", f"# base: {r['base']}"]
+    if r["platform"]:
+        p = r["platform"]
+        out.append(f"# wheels for Python {p['python']}, glibc {'.'.join(map(str, p['glibc']))}"
+                   f", {p['machine']} ({p['source']})")
+    for slot, versions in r["slots"].items():
+        out.append(f"# {slot}: " + ", ".join(f"{n}=={v}" for n, v in versions.items()))
+    if d["fetch"]:
+        out.append(f"# app fetched from {d['fetch']}"
+                   + (f" (sha256 {r['app_sha256']})" if r["app_sha256"] else ""))
+    out += [f"# note: {n}" for n in r["notes"]]
+    out.append(f"# wheels: {d['wheelhouse']}; resolved in {d['seconds']} s")
+    out += [_show(c) for c in d["commands"]]
+    return "\n".join(out)
 
 
 def _detect_or_none() -> str | None:
@@ -128,20 +170,27 @@ def _report_text(d: dict) -> str:
                           for la in img["layers"]], ["  layer", "size", "step"]))
     out.append(f"sum of the images: {_mb(d['sum_of_images'])}; stored once: "
                f"{_mb(d['stored_once'])}; built in {d['total_seconds']} s")
+    st = d.get("storage") or {}
+    if st.get("bytes") is not None:
+        out.append(f"local storage now holds {_mb(st['bytes'])} ({st['how']})")
     tags = [t for ts in d["tags"].values() for t in ts]
     out.append("tags: " + ", ".join(tags))
     return "\n".join(out)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from ..image.recipes import RECIPES, write_recipe
+    from ..image.recipes import RECIPES, resolve_recipe, write_recipe
 
     if args.recipe not in RECIPES:
         raise UsageError(f"--recipe {args.recipe!r}: known recipes: {', '.join(RECIPES)}")
-    path = write_recipe(args.recipe, args.output, force=args.force)
-    emit({"manifest": path, "recipe": args.recipe}, args.json,
-         lambda d: f"wrote {d['manifest']} (recipe {d['recipe']}); next: "
-         f"cudaswitch image build --manifest {d['manifest']}")
+    text, pins = RECIPES[args.recipe], {}
+    if not args.no_resolve:
+        text, pins = resolve_recipe(args.recipe, args.index_url, _say(args.json))
+    path = write_recipe(text, args.output, force=args.force)
+    emit({"manifest": path, "recipe": args.recipe, "pins": pins}, args.json,
+         lambda d: f"wrote {d['manifest']} (recipe {d['recipe']}"
+         + ("; pins resolved against the index now" if d["pins"] else "; pins not resolved")
+         + f"); next: cudaswitch image build --dry-run --manifest {d['manifest']}")
     return 0
 
 
@@ -177,7 +226,9 @@ def register(sub) -> None:
     b.add_argument("--engine", choices=("podman", "buildah", "docker"),
                    help="default: the first of podman, buildah, docker found")
     b.add_argument("--dry-run", action="store_true",
-                   help="print the Containerfile and the exact commands; build nothing")
+                   help="resolve the base, every slot's wheels and the app source (metadata "
+                        "only, seconds), print the Containerfile and the exact commands; "
+                        "build nothing")
     b.add_argument("--context", metavar="DIR", help="where to assemble the build context "
                    "(default: ~/.cache/cudaswitch/image-build/NAME)")
     b.add_argument("--bake", metavar="FILE", help="also write a docker-bake.hcl")
@@ -187,16 +238,30 @@ def register(sub) -> None:
     b.add_argument("--storage-driver", metavar="NAME", help="podman/buildah storage driver")
     b.add_argument("--isolation", choices=("oci", "chroot", "rootless"),
                    help="podman/buildah RUN isolation")
-    b.add_argument("--network", choices=("none", "host"), default="none",
-                   help="network for RUN steps (default none: the build is offline)")
+    b.add_argument("--network", choices=("none", "host"),
+                   help="network for RUN steps (default: only the system_packages step gets "
+                        "it; none forbids even that; host gives it to every step)")
+    b.add_argument("--pull", choices=("missing", "always", "newer", "never"), default="missing",
+                   help="when to pull the base image, as podman's --pull (default missing)")
+    b.add_argument("--refresh", action="store_true",
+                   help="resolve the base digest and every wheel again, ignoring "
+                        "cudaswitch-image.lock")
+    b.add_argument("--index-url", metavar="URL", help="the package index pip resolves from "
+                   "(default: pip's own configuration)")
     b.add_argument("--quiet", action="store_true", help="hide the engine's own output")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_build)
 
     i = isub.add_parser("init", help="write a manifest from a recipe (facefusion, facefuse)")
-    i.add_argument("--recipe", required=True, metavar="NAME")
-    i.add_argument("-o", "--output", default="cudaswitch.toml", metavar="FILE")
+    i.add_argument("--recipe", required=True, metavar="NAME",
+                   help="the app to start from: facefusion or facefuse")
+    i.add_argument("-o", "--output", default="cudaswitch.toml", metavar="FILE",
+                   help="where to write the manifest (default cudaswitch.toml)")
     i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    i.add_argument("--no-resolve", action="store_true",
+                   help="write the recipe's version ranges as they are, without asking the "
+                        "index which versions it serves")
+    i.add_argument("--index-url", metavar="URL", help="the package index to resolve against")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_init)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

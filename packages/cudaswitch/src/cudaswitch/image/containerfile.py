@@ -2,9 +2,11 @@
 
 Stages::
 
-    wheelhouse          FROM scratch, the wheels copied from the context (builds need no network)
-    common              base image + Python + cudaswitch (from a wheel) + the entrypoint script
-    slot<i>-<name>      common + ``cudaswitch sync`` of that slot alone (toolkit, then its venv)
+    system              base image (pinned by digest) + system packages; the only step that may
+                        use the network (absent when there are no system packages)
+    common              + the image's user + cudaswitch (from a wheel) + the entrypoint script
+    slot<i>-<name>      common + ``cudaswitch sync`` of that slot alone (toolkit, then its venv),
+                        its wheels bind-mounted from the context, never copied into a layer
     image               common + every slot's folders + the app: tag NAME:VERSION
     only<i>-<name>      common + one slot's folders + the app: tag NAME:VERSION-<name>
 
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..compat.verdict import driver_cuda_for, minor_floor, needed_driver
+from ..errors import UsageError
 from ..slots import Slot
 from ..versions import CudaVersion
 from .spec import ImageSpec
@@ -31,6 +34,8 @@ ENTRYPOINT = "/usr/local/bin/cudaswitch-entrypoint"
 PROBE = f"{HOME}/probe.py"  # the stdlib libcudart probe: python3 -I -S /opt/cudaswitch/probe.py
 MANIFEST_IN_IMAGE = "/etc/cudaswitch/cudaswitch.toml"
 LABEL_PREFIX = "io.cudaswitch"
+SYSTEM_STAGE = "system"
+USER_ID = 10001
 # Components that make a toolkit a compiler toolkit; runtime images leave them out.
 DEVEL_COMPONENTS = frozenset({"nvcc", "ptxas", "nvvm", "crt", "cccl", "cuxxfilt",
                               "nvptxcompiler", "profiler", "sanitizer"})
@@ -42,8 +47,9 @@ class SlotInputs:
 
     slot: Slot
     stage: str
-    digest: str  # sha256 of the slot's manifest text and its wheels' names
+    digest: str  # sha256 of the slot's manifest text and its wheels' contents
     dropped: tuple[str, ...] = ()  # devel components a runtime image leaves out
+    resolved: tuple[tuple[str, str], ...] = ()  # label key -> version the wheels hold
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class Recipe:
     devel: bool = False
     app_files: bool = False  # context has app/
     notes: tuple[str, ...] = field(default=())
+    base_ref: str = ""  # the base pinned by digest (repo@sha256:...), else the manifest's
+    revision: str = ""  # the app's source revision (git commit, or the archive's sha256)
 
 
 def stage_name(prefix: str, index: int, name: str) -> str:
@@ -117,12 +125,20 @@ def slot_labels(slots: Sequence[SlotInputs], default: str) -> list[tuple[str, st
                 (f"{key}.components", ",".join(s.slot.components))]
         if s.slot.packages:
             out.append((f"{key}.packages", ",".join(s.slot.packages)))
+        out += [(f"{key}.{k}", v) for k, v in s.resolved]
     return out
 
 
-def _q(value: str) -> str:
-    """A Containerfile double-quoted string (LABEL, ENV values)."""
-    return json.dumps(value)
+def quote_word(value: str) -> str:
+    """A Containerfile double-quoted word (LABEL, ENV values) that the engine reads back as
+    ``value`` exactly: ``\\``, ``"`` and ``$`` are escaped, so nothing is expanded at build
+    time; a line break cannot be written at all."""
+    if any(ord(c) < 32 and c != "\t" for c in value) or "\x7f" in value:
+        raise UsageError(f"{value!r}: control characters cannot go into a Containerfile")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+_q = quote_word
 
 
 def _run(lines: Sequence[str], mounts: Sequence[str] = ()) -> str:
@@ -152,12 +168,31 @@ def _system_packages(image: ImageSpec) -> list[str]:
     if not image.system_packages:
         return []
     pkgs = " ".join(shlex.quote(p) for p in image.system_packages)
-    return ["# System packages (this step needs the network: leave system_packages empty, with a",
-            "# base image that has Python, for builds with none).",
+    return ["# System packages: the one step built with the network (cudaswitch image build",
+            "# builds this stage first with it, every later step without). Neither apt's lists",
+            "# nor its downloaded packages stay in the layer.",
             _run(["apt-get update",
                   f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
                   f"{pkgs}",
-                  "rm -rf /var/lib/apt/lists/*"])]
+                  "apt-get clean",
+                  "rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb"])]
+
+
+def _user(image: ImageSpec) -> list[str]:
+    """The image's own unprivileged user, and the folders it must write (workdir volumes)."""
+    if image.user == "root":
+        return []
+    u = image.user
+    uid = USER_ID
+    home = f"/home/{u}"
+    writable = " ".join(shlex.quote(v) for v in (home, *image.volumes))
+    return [f"# The image runs as {u} (uid {uid}), not root; [image] user = \"root\" opts out.",
+            _run([f"if command -v useradd >/dev/null; then useradd --uid {uid} --user-group "
+                  f"--no-create-home --home-dir {home} --shell /bin/sh {u}; else "
+                  f"echo '{u}:x:{uid}:{uid}::{home}:/bin/sh' >> /etc/passwd && "
+                  f"echo '{u}:x:{uid}:' >> /etc/group; fi",
+                  f"mkdir -p {writable}",
+                  f"chown {uid}:{uid} {writable}"])]
 
 
 def _slot_stage(s: SlotInputs) -> list[str]:
@@ -166,17 +201,17 @@ def _slot_stage(s: SlotInputs) -> list[str]:
     if slot.packages:
         what += f" + a venv with {', '.join(slot.packages)}"
     lines = [f"# Slot {slot.name}: {what}, from NVIDIA's wheels, installed by the",
-             "# same `cudaswitch sync` users run; the wheels' digest is part of the step, so a",
-             "# changed wheelhouse rebuilds this layer and nothing else."]
+             "# same `cudaswitch sync` users run. Its wheels are bind-mounted from the context",
+             "# (never a layer); their content digest is part of the step, so a changed wheel",
+             "# rebuilds this layer and nothing else."]
     if s.dropped:
         lines.append(f"# Left out of this runtime image: {', '.join(s.dropped)} "
                      "(cudaswitch image build --devel keeps them).")
     lines += [f"FROM common AS {s.stage}",
               _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} cudaswitch sync --manifest "
                     f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
-                    f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock"],
-                   [f"type=bind,from=wheelhouse,source=/wheelhouse/{slot.name},"
-                    "target=/tmp/wheelhouse",
+                    f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
+                   [f"type=bind,source=wheelhouse/{slot.name},target=/tmp/wheelhouse",
                     "type=bind,source=slots,target=/tmp/cudaswitch-slots"])]
     return lines
 
@@ -221,12 +256,17 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
               (f"{LABEL_PREFIX}.manifest.sha256", r.source_sha256),
               (f"{LABEL_PREFIX}.nvidia-require-cuda", require_cuda(slots)),
               (f"{LABEL_PREFIX}.devel", "true" if r.devel else "false"),
+              *((("org.opencontainers.image.revision", r.revision),) if r.revision else ()),
+              *(((f"{LABEL_PREFIX}.base.digest", r.base_ref.split("@", 1)[1]),)
+                if "@" in r.base_ref else ()),
               *slot_labels(t.slots, t.default), *img.labels]
     lines.append("LABEL " + " \\\n      ".join(f"{k}={_q(v)}" for k, v in labels))
     if img.volumes:
         lines.append(f"VOLUME {json.dumps(list(img.volumes))}")
     if img.ports:
         lines.append("EXPOSE " + " ".join(str(p) for p in img.ports))
+    if img.user != "root":
+        lines.append(f"USER {USER_ID}:{USER_ID}")
     lines.append(f"ENTRYPOINT {json.dumps([ENTRYPOINT])}")
     if img.command:
         lines.append(f"CMD {json.dumps(list(img.command))}")
@@ -235,26 +275,27 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
 
 def render(r: Recipe) -> str:
     img = r.image
+    base = r.base_ref or img.base
     out = [
-        f"# Generated by `cudaswitch image generate` from {r.source} "
+        f"# Generated by `cudaswitch image generate` from {json.dumps(r.source)} "
         f"(sha256 {r.source_sha256[:16]}); edit the manifest, not this file.",
         "# Layers: base system, common (Python, cudaswitch), one per slot, the app last.",
         "# Build: cudaswitch image build (it assembles the context this file expects: dist/,",
         "# wheelhouse/<slot>/, slots/, manifests/, app/).",
         "",
-        "# Every wheel the slots need, copied from the build context: RUN steps need no network.",
-        "FROM scratch AS wheelhouse",
-        "COPY wheelhouse/ /wheelhouse/",
-        "",
-        f"FROM {img.base} AS common",
-        "ENV CUDASWITCH_HOME=" + HOME + " \\\n    PIP_NO_CACHE_DIR=1 \\\n"
-        "    PIP_DISABLE_PIP_VERSION_CHECK=1",
     ]
+    if img.system_packages:
+        out += [f"FROM {base} AS {SYSTEM_STAGE}", *_system_packages(img), "",
+                f"FROM {SYSTEM_STAGE} AS common"]
+    else:
+        out.append(f"FROM {base} AS common")
+    out.append("ENV CUDASWITCH_HOME=" + HOME + " \\\n    PIP_NO_CACHE_DIR=1 \\\n"
+               "    PIP_DISABLE_PIP_VERSION_CHECK=1")
     if img.nvidia_base:
         out += ["# This base image sets CUDA_VERSION to its own toolkit: with no -e CUDA_VERSION",
                 "# the entrypoint picks that toolkit; -e CUDA_VERSION=... or CUDASWITCH_CUDA picks",
                 "# a slot."]
-    out += _system_packages(img)
+    out += _user(img)
     out += _install_cudaswitch(r)
     for s in r.slots:
         out.append("")

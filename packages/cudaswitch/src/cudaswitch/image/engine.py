@@ -9,8 +9,10 @@ loopback device that is down.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -76,52 +78,134 @@ def detect(engine: str | None = None, env: Mapping[str, str] | None = None) -> s
                      "(Debian: apt-get install podman buildah)")
 
 
-def source_date_epoch() -> str:
-    """Every layer's file times and the image's own: ``SOURCE_DATE_EPOCH``, else 0.
-
-    Fixed times make a slot's layer byte-identical whichever image it is built into, so the
-    single-slot tags share it with the all-slots image instead of storing it again.
-    """
-    value = os.environ.get("SOURCE_DATE_EPOCH", "0")
-    return value if value.isdigit() and len(value) <= 12 else "0"
+PULL_POLICIES = ("missing", "always", "newer", "never")
 
 
 def build_argv(opts: EngineOptions, containerfile: str, context: str, target: str | None,
-               tags: Sequence[str]) -> list[str]:
+               tags: Sequence[str], created: str | None = None,
+               network: str | None = None) -> list[str]:
+    """The build command; ``network`` overrides the options' for one stage (the system
+    packages' stage gets the network, the rest none). The base is already local (see
+    :func:`ensure_base`), so the engine never pulls during a build."""
+    network = network or opts.network
     tag_args = [a for t in tags for a in ("--tag", t)]
     if target:
         tag_args = ["--target", target, *tag_args]
     if opts.engine == "docker":
         return ["docker", "build", "--file", containerfile, *tag_args,
-                "--network", opts.network, *opts.extra, context]
+                "--network", "default" if network == "host" else network, *opts.extra, context]
     sub = ["build"] if opts.engine == "podman" else ["build", "--layers"]
-    argv = [*opts.base(), *sub, "--file", containerfile, *tag_args,
-            "--pull=never", "--timestamp", source_date_epoch()]
+    argv = [*opts.base(), *sub, "--file", containerfile, *tag_args, "--pull=never"]
+    if created is not None:
+        argv += ["--timestamp", created]
     if opts.isolation:
         argv += ["--isolation", opts.isolation]
     wrap: list[str] = []
-    if opts.network == "none":
+    if network == "none":
         if opts.isolation == "chroot":
             wrap = ["unshare", "--net", "--"]
         else:
             argv += ["--network", "none"]
-    elif opts.network != "host":
-        argv += ["--network", opts.network]
+    elif network != "host":
+        argv += ["--network", network]
     return [*wrap, *argv, *opts.extra, context]
 
 
+def _engine_name(argv: Sequence[str]) -> str:
+    return next((a for a in argv if a in ENGINES), argv[0])
+
+
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
-        capture: bool = True) -> subprocess.CompletedProcess:
+        capture: bool = True, echo=None) -> subprocess.CompletedProcess:
+    """Run an engine command. Its output is kept (the last lines go into the error) and, with
+    ``echo``, passed on line by line as it comes, so long steps show progress."""
     try:
-        proc = subprocess.run(list(argv), capture_output=capture, text=True,
-                              env=dict(os.environ if env is None else env))
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                                if echo else subprocess.PIPE, text=True, errors="replace",
+                                env=dict(os.environ if env is None else env))
     except FileNotFoundError as e:
         raise UsageError(f"{argv[0]}: not installed") from e
+    if echo:
+        tail: collections.deque[str] = collections.deque(maxlen=40)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
+            echo(line.rstrip("\n"))
+        proc.wait()
+        out, err = "\n".join(tail), ""
+    else:
+        out, err = proc.communicate()
     if proc.returncode != 0:
-        tail = ((proc.stderr or "") + (proc.stdout or "")).strip().splitlines()[-15:]
-        raise EngineError(f"{argv[0]} failed (exit {proc.returncode}): "
-                          + "\n  ".join(tail or ["no output"]))
-    return proc
+        lines = [ln for ln in ((err or "") + "\n" + (out or "")).splitlines() if ln.strip()]
+        raise EngineError(f"{_engine_name(argv)} failed (exit {proc.returncode}): "
+                          + "\n  ".join(lines[-15:] or [
+                              f"it printed nothing; run it by hand to see why: "
+                              f"{' '.join(argv)}"]))
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def image_digest(opts: EngineOptions, ref: str) -> str | None:
+    """The local image's manifest digest (``sha256:...``), or None when it is not local."""
+    eng = opts.inspector()
+    try:
+        proc = subprocess.run([*eng.base(), "image", "inspect", ref], capture_output=True,
+                              text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        data = json.loads(proc.stdout)[0]
+    except (ValueError, IndexError, TypeError):
+        return None
+    digest = data.get("Digest") or ""
+    if not digest:
+        for rd in data.get("RepoDigests") or []:
+            if "@sha256:" in rd:
+                digest = rd.split("@", 1)[1]
+                break
+    return digest if re.fullmatch(r"sha256:[0-9a-f]{64}", digest or "") else None
+
+
+def _repo(ref: str) -> str:
+    ref = ref.split("@", 1)[0]
+    last = ref.rsplit("/", 1)[-1]
+    return ref.rsplit(":", 1)[0] if ":" in last else ref
+
+
+def ensure_base(opts: EngineOptions, base: str, policy: str, locked: str | None = None,
+                echo=None) -> tuple[str, str]:
+    """Make the base local as ``--pull`` says (podman's policies) and pin it: returns
+    (``repo@sha256:...``, digest). A digest from the lock wins over the tag."""
+    if policy not in PULL_POLICIES:
+        raise UsageError(f"--pull {policy!r}: choose one of {', '.join(PULL_POLICIES)}")
+    ref = f"{_repo(base)}@{locked}" if locked else base
+    digest = image_digest(opts, ref)
+    if policy == "always" or (policy == "newer" and not locked) or digest is None:
+        if policy == "never" and digest is None:
+            raise UsageError(f"base {ref} is not in local storage and --pull=never; pull it "
+                             f"({opts.engine} pull {ref}) or build with --pull=missing")
+        puller = opts.inspector() if opts.engine == "buildah" else opts
+        run([*puller.base(), "pull", ref], echo=echo)
+        digest = image_digest(opts, ref)
+        if digest is None:
+            raise UsageError(f"base {ref}: pulled, but {opts.engine} reports no digest for it")
+    return f"{_repo(base)}@{digest}", digest
+
+
+def probe_platform(opts: EngineOptions, ref: str, python: str):
+    """Ask the base's own Python what it is (version, glibc, machine), with no network."""
+    from .resolve import PROBE, parse_probe
+
+    eng = opts.inspector()
+    if eng.engine == "buildah":
+        raise UsageError("reading the base's Python needs podman or docker beside buildah")
+    proc = run([*eng.base(), "run", "--rm", "--pull=never", "--network", "none",
+                "--entrypoint", python, ref, "-I", "-c", PROBE]
+               if eng.engine == "podman" else
+               [*eng.base(), "run", "--rm", "--network", "none", "--entrypoint", python, ref,
+                "-I", "-c", PROBE])
+    return parse_probe(proc.stdout, f"asked {python} in {ref}")
 
 
 @dataclass(frozen=True)
@@ -196,6 +280,44 @@ def _parse_size(text: str) -> int:
         return int(t)
     except ValueError:
         return 0
+
+
+def _du(path: str) -> int:
+    """Bytes a folder really takes on disk, each hard-linked file once (like ``du -s``)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+def storage_report(opts: EngineOptions) -> dict:
+    """What local storage holds after the build: the store folder on disk when it is known
+    (``--root``), else the engine's own accounting (``system df``)."""
+    if opts.root and os.path.isdir(opts.root):
+        return {"how": f"disk use of {opts.root}", "bytes": _du(opts.root)}
+    eng = opts.inspector()
+    try:
+        proc = subprocess.run([*eng.base(), "system", "df", "--format", "json"],
+                              capture_output=True, text=True, timeout=120)
+        rows = json.loads(proc.stdout) if proc.returncode == 0 else []
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        rows = []
+    if isinstance(rows, dict):
+        rows = [rows]
+    images = next((r for r in rows if str(r.get("Type", "")).lower() == "images"), None)
+    if not images:
+        return {"how": "unknown (the engine's system df gave nothing)", "bytes": None}
+    return {"how": f"{eng.engine} system df (images)", "bytes": _parse_size(str(
+        images.get("Size") or images.get("size") or 0))}
 
 
 def size_report(images: Sequence[ImageInfo]) -> dict:

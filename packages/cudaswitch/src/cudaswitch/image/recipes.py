@@ -7,13 +7,22 @@ for CUDA 12 with cuDNN 9; the TensorRT slot adds TensorRT 10 for the ``tensorrt`
 
 ``facefuse``: this repository's face-swap workload, copied from ``packages/facefuse/src``
 (write the manifest at the repository's root).
+
+Packages are written as ranges here; ``image init`` asks the configured index which versions
+it serves for the base's Python (pip, metadata only) and writes exact pins, so the manifest it
+leaves builds against that index today.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections.abc import Callable
 
+from .. import fsguard
 from ..errors import UsageError
+from ..install.resolve import normalize
 
 FACEFUSION_RELEASE = "3.1.1"
 _APP_DEPS = '"gradio==5.9.1", "gradio-rangeslider==0.0.8", "onnx==1.17.0", ' \
@@ -50,7 +59,7 @@ cuda = "11.8"
 components = {_LIBS}
 cudnn = "8.9.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.18.1", "numpy==1.26.4", {_APP_DEPS}]
+packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_APP_DEPS}]
 
 # onnxruntime-gpu 1.20.x: PyPI build for CUDA 12 and cuDNN 9.
 [[slot]]
@@ -59,7 +68,7 @@ cuda = "12.4"
 components = {_LIBS}
 cudnn = "9.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.20.1", "numpy==2.2.0", {_APP_DEPS}]
+packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 
 # The same CUDA 12 stack plus TensorRT 10 for --execution-providers tensorrt.
 [[slot]]
@@ -69,7 +78,7 @@ components = {_LIBS}
 cudnn = "9.*"
 tensorrt = "10.4.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.20.1", "numpy==2.2.0", {_APP_DEPS}]
+packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 '''
 
 _FF_DEPS = '"deface==1.5.0", "imageio-ffmpeg>=0.4.9", "onnx>=1.15", ' \
@@ -100,7 +109,7 @@ cuda = "11.8"
 components = {_LIBS}
 cudnn = "8.9.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.18.1", "numpy==1.26.4", {_FF_DEPS}]
+packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_FF_DEPS}]
 
 [[slot]]
 name = "cuda12.4"
@@ -108,21 +117,53 @@ cuda = "12.4"
 components = {_LIBS}
 cudnn = "9.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.20.1", "numpy>=2,<2.3", {_FF_DEPS}]
+packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_FF_DEPS}]
 '''
 
 RECIPES = {"facefusion": FACEFUSION, "facefuse": FACEFUSE}
 
 
-def write_recipe(name: str, path: str, force: bool = False) -> str:
-    if name not in RECIPES:
-        raise UsageError(f"no recipe {name!r}; known: {', '.join(RECIPES)}")
-    if os.path.exists(path) and not force:
+def resolve_recipe(name: str, index_url: str | None = None,
+                   line: Callable[[str], None] | None = None) -> tuple[str, dict]:
+    """The recipe with every slot's packages pinned (``name==version``) to what the index
+    serves now for the base's Python; (text, {slot: {requirement: pin}})."""
+    from ..install.pip import IndexOptions
+    from .resolve import guess_platform, resolve_packages
+    from .spec import parse_image_manifest
+
+    text = RECIPES[name]
+    im = parse_image_manifest(text, f"recipe {name}", os.getcwd(), env={})
+    platform = guess_platform(im.image.base)
+    if platform is None:
+        raise UsageError(f"recipe {name}: cannot tell the Python of {im.image.base}")
+    pins: dict[str, dict[str, str]] = {}
+    head, *sections = text.split("\n[[slot]]\n")
+    out = [head]
+    for slot, section in zip(im.slots, sections, strict=True):
+        if line:
+            line(f"{slot.name}: asking the index for {', '.join(slot.packages)} "
+                 f"({platform.describe()})")
+        versions = {w.name: w.version for w in resolve_packages(slot, platform,
+                                                                IndexOptions(index_url=index_url))}
+        pins[slot.name] = {}
+        for req in slot.packages:
+            pkg = normalize(re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0])
+            if pkg in versions:
+                pinned = f"{pkg}=={versions[pkg]}"
+                pins[slot.name][req] = pinned
+                section = section.replace(json.dumps(req), json.dumps(pinned))
+        out.append(section)
+    return "\n[[slot]]\n".join(out), pins
+
+
+def write_recipe(text: str, path: str, force: bool = False) -> str:
+    if os.path.isdir(path):
+        raise UsageError(f"-o {path}: is a folder; name the manifest file to write "
+                         f"(e.g. {os.path.join(path, 'cudaswitch.toml')})")
+    if os.path.lexists(path) and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(RECIPES[name])
-    os.replace(tmp, path)
+    if os.path.islink(path):
+        raise UsageError(f"-o {path}: is a symbolic link; name a plain file")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fsguard.atomic_write(path, text)
     return path

@@ -39,7 +39,7 @@ except ModuleNotFoundError:  # pragma: no cover - 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 IMAGE_KEYS = frozenset({"name", "version", "base", "python", "system_packages", "workdir",
-                        "command", "volumes", "ports", "env", "app", "labels"})
+                        "command", "volumes", "ports", "env", "app", "labels", "user"})
 APP_KEYS = frozenset({"copy", "fetch", "sha256", "pythonpath", "strip"})
 # An image reference: [registry[:port]/]path[:tag][@sha256:hex] (the distribution grammar, less
 # the rarely used parts); no spaces, quotes or shell characters can pass.
@@ -48,10 +48,13 @@ BASE_RE = re.compile(r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*"
 REPO_RE = re.compile(r"^(?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DEB_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}(?:=[A-Za-z0-9.+:~-]{1,100})?$")
-ABS_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._@+-]+/?)*$")
+# Every pattern here is matched whole (fullmatch) and is linear: each repeated group starts
+# with a character the one before cannot take, so a hostile value cannot make it backtrack.
+ABS_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9._@+-]+/)*[A-Za-z0-9._@+-]*$")
 REL_PATH_RE = re.compile(r"^(?:[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)(?:/[A-Za-z0-9._@+-]+)*/?$")
 URL_RE = re.compile(r"^https://[A-Za-z0-9.-]+(?::\d+)?/[A-Za-z0-9._~/%+-]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class ImageSpec:
     env: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     app: AppSpec = field(default_factory=AppSpec)
+    user: str = "app"  # the unprivileged user the image runs as; "root" to run as root
 
     @property
     def nvidia_base(self) -> bool:
@@ -102,14 +106,14 @@ class ImageManifest:
 
 
 def check_repo(name: str) -> str:
-    if not isinstance(name, str) or not REPO_RE.match(name) or len(name) > 200:
+    if not isinstance(name, str) or not REPO_RE.fullmatch(name) or len(name) > 200:
         raise UsageError(f"bad image name {name!r}: lower-case letters, digits, '.', '_', '-' "
                          "and '/' (e.g. facefusion or registry.example.com/team/facefusion)")
     return name
 
 
 def check_tag(tag: str, what: str = "tag") -> str:
-    if not isinstance(tag, str) or not TAG_RE.match(tag):
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
         raise UsageError(f"bad image {what} {tag!r}: letters, digits, '_', '.', '-', "
                          "at most 128, not starting with '.' or '-'")
     return tag
@@ -126,7 +130,7 @@ def _strings(value: object, where: str, pattern: re.Pattern | None = None) -> tu
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: expected a list of strings")
     for v in value:
-        if pattern is not None and not pattern.match(v):
+        if pattern is not None and not pattern.fullmatch(v):
             raise UsageError(f"{where}: {v!r} is not allowed here")
         if "\n" in v or "\0" in v:
             raise UsageError(f"{where}: {v!r} holds a line break")
@@ -144,7 +148,7 @@ def _app(data: object, where: str) -> AppSpec:
     if any(".." in p.split("/") for p in copy):
         raise UsageError(f"{where}: app.copy entries stay inside the manifest's folder")
     fetch = data.get("fetch")
-    if fetch is not None and (not isinstance(fetch, str) or not URL_RE.match(fetch)):
+    if fetch is not None and (not isinstance(fetch, str) or not URL_RE.fullmatch(fetch)):
         raise UsageError(f"{where}: app.fetch must be an https URL of a .tar.gz archive")
     sha = data.get("sha256")
     if sha is not None and (not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha)):
@@ -165,7 +169,7 @@ def make_image(data: Mapping[str, object], where: str) -> ImageSpec:
     name = check_repo(data.get("name", d.name))  # type: ignore[arg-type]
     version = check_tag(data.get("version", d.version), "version")  # type: ignore[arg-type]
     base = data.get("base", d.base)
-    if not isinstance(base, str) or not BASE_RE.match(base):
+    if not isinstance(base, str) or not BASE_RE.fullmatch(base):
         raise UsageError(f"{where}: base = {base!r} is not an image reference "
                          "(e.g. docker.io/nvidia/cuda:12.4.1-base-ubuntu22.04)")
     python = data.get("python", d.python)
@@ -173,14 +177,14 @@ def make_image(data: Mapping[str, object], where: str) -> ImageSpec:
             or python.startswith("-"):
         raise UsageError(f"{where}: python = {python!r} is not an interpreter name or path")
     workdir = data.get("workdir", d.workdir)
-    if not isinstance(workdir, str) or not ABS_PATH_RE.match(workdir) \
+    if not isinstance(workdir, str) or not ABS_PATH_RE.fullmatch(workdir) \
             or ".." in workdir.split("/"):
         raise UsageError(f"{where}: workdir = {workdir!r} must be an absolute path")
     command = _strings(data.get("command", []), f"{where}: command")
     volumes = tuple(v if v.startswith("/") else f"{workdir.rstrip('/')}/{v}"
                     for v in _strings(data.get("volumes", []), f"{where}: volumes"))
     for v in volumes:
-        if not ABS_PATH_RE.match(v) or ".." in v.split("/"):
+        if not ABS_PATH_RE.fullmatch(v) or ".." in v.split("/"):
             raise UsageError(f"{where}: volume {v!r} is not a plain path")
     ports = data.get("ports", [])
     if not isinstance(ports, list) or not all(isinstance(p, int) and 0 < p < 65536
@@ -192,7 +196,8 @@ def make_image(data: Mapping[str, object], where: str) -> ImageSpec:
         if not isinstance(raw, dict):
             raise UsageError(f"{where}: {key} must be a table of strings")
         for k, v in raw.items():
-            if not pattern.match(k) or not isinstance(v, str) or "\n" in v or "\0" in v:
+            if not pattern.fullmatch(k) or not isinstance(v, str) \
+                    or any(ord(c) < 32 and c != "\t" for c in v):
                 raise UsageError(f"{where}: {key} {k!r} must be NAME = \"one line\"")
             if key == "env" and (k.startswith("CUDASWITCH_") or k.startswith("NVIDIA_REQUIRE")
                                  or k in ("CUDA_VERSION", "LD_LIBRARY_PATH", "PATH")):
@@ -201,8 +206,12 @@ def make_image(data: Mapping[str, object], where: str) -> ImageSpec:
             table.append((k, v))
     system = _strings(data.get("system_packages", []), f"{where}: system_packages", DEB_RE)
     app = _app(data.get("app", {}), where)
+    user = data.get("user", d.user)
+    if not isinstance(user, str) or not USER_RE.fullmatch(user):
+        raise UsageError(f"{where}: user = {user!r} must be a user name (e.g. \"app\", or "
+                         "\"root\" to run as root)")
     return ImageSpec(name, version, base, python, system, workdir, command, volumes,
-                     tuple(ports), tuple(env_pairs), tuple(labels), app)
+                     tuple(ports), tuple(env_pairs), tuple(labels), app, user)
 
 
 def parse_image_manifest(text: str, path: str, folder: str,

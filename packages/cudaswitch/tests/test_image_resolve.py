@@ -1,0 +1,103 @@
+"""Resolution before the build, against the index these tests use (pip's configuration): the
+facefuse recipe resolves whole, a pin the index does not serve fails in seconds naming it, and
+wheels fit the image's Python rather than the host's. Metadata only: no wheel is downloaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cudaswitch.image.resolve import Platform, resolve_packages
+from cudaswitch.image.spec import parse_image_manifest
+from cudaswitch.install.pip import IndexOptions
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cudaswitch.cli.main", "image", *args],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_facefuse_recipe_init_pins_and_dry_run_resolves_every_slot(tmp_path):
+    shutil.copytree(REPO / "packages" / "facefuse" / "src",
+                    tmp_path / "packages" / "facefuse" / "src",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = tmp_path / "cudaswitch.toml"
+    proc = cli("init", "--recipe", "facefuse", "-o", str(manifest), "--json")
+    assert proc.returncode == 0, proc.stderr
+    pins = json.loads(proc.stdout)["pins"]
+    text = manifest.read_text()
+    for slot, reqs in pins.items():
+        ort = reqs["onnxruntime-gpu==1.18.*" if slot == "cuda11.8" else "onnxruntime-gpu==1.20.*"]
+        assert ort in text and "*" not in ort, ort
+    proc = cli("build", "--dry-run", "--json", "--engine", "podman", "--manifest", str(manifest))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(proc.stdout)
+    resolved = data["resolved"]
+    assert resolved["platform"]["python"] == "3.11"
+    for slot, prefix, cudnn in (("cuda11.8", "1.18.", "8.9."), ("cuda12.4", "1.20.", "9.")):
+        versions = resolved["slots"][slot]
+        assert versions["onnxruntime-gpu"].startswith(prefix)
+        assert versions["nvidia-cudnn-cu" + slot[4:6]].startswith(cudnn)
+        # every dependency is pinned, not only what the manifest names (onnx needs protobuf)
+        assert "protobuf" in versions and "numpy" in versions
+    assert any("pull" in n for n in resolved["notes"]) or resolved["digest"]
+
+
+def test_a_pin_the_index_does_not_serve_fails_fast_and_says_what_to_change(tmp_path):
+    (tmp_path / "cudaswitch.toml").write_text('''[image]
+name = "x"
+base = "docker.io/library/python:3.11-slim-bookworm"
+
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+components = ["cudart"]
+packages = ["onnxruntime-gpu==1.20.1"]
+''')
+    proc = cli("build", "--dry-run", "--engine", "podman", "--manifest",
+               str(tmp_path / "cudaswitch.toml"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "onnxruntime-gpu==1.20.1" in proc.stderr and "slot suggest --cuda 12.4" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_app_source_that_does_not_answer_fails_the_dry_run(tmp_path):
+    wh = tmp_path / "wh" / "cuda12.4"
+    wh.mkdir(parents=True)
+    (wh / "nvidia_cuda_runtime_cu12-12.4.127-py3-none-manylinux2014_x86_64.whl").write_bytes(b"")
+    (tmp_path / "cudaswitch.toml").write_text('''[image]
+name = "x"
+base = "docker.io/library/python:3.11-slim-bookworm"
+[image.app]
+fetch = "https://cudaswitch-tests.invalid/app-1.0.tar.gz"
+
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+components = ["cudart"]
+''')
+    proc = cli("build", "--dry-run", "--engine", "podman", "--wheelhouse", str(tmp_path / "wh"),
+               "--manifest", str(tmp_path / "cudaswitch.toml"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "app.fetch https://cudaswitch-tests.invalid/app-1.0.tar.gz" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_wheels_fit_the_images_python_not_the_hosts():
+    im = parse_image_manifest('''[image]
+name = "x"
+[[slot]]
+name = "s"
+cuda = "12.4"
+packages = ["numpy==1.26.4"]
+''', "m.toml", "/nonexistent")
+    other = "3.12" if sys.version_info[:2] != (3, 12) else "3.11"
+    wheels = resolve_packages(im.slots[0], Platform(other), IndexOptions())
+    numpy = next(w for w in wheels if w.name == "numpy")
+    assert f"cp{other.replace('.', '')}" in numpy.filename
+    assert f"cp{sys.version_info[0]}{sys.version_info[1]}-" not in numpy.filename
