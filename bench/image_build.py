@@ -1,7 +1,11 @@
-"""Image figures: size per layer, the two-slot image against two single-CUDA images, and a full
-build against a rebuild after an app change.
+"""Image figures: size per layer, the two-slot image against two single-CUDA images, local
+storage after the build, and a full build against a rebuild after an app change.
 
-    uv run python bench/image_build.py [--components cudart,nvrtc]
+    uv run python bench/image_build.py [--components cudart,nvrtc] [--src DIR]
+
+``--src DIR`` runs the cudaswitch found in DIR (a ``packages/cudaswitch/src`` of another
+revision, e.g. unpacked by ``git archive REV packages/cudaswitch/src | tar -x -C /tmp/old``)
+instead of this checkout's, to compare before and after with the same machine and wheels.
 
 Needs podman, and the debootstrap base tarball and the slot wheelhouse the tests leave in
 ~/.cache/cudaswitch-tests (run `uv run pytest packages/cudaswitch/tests/test_image_build.py`
@@ -48,6 +52,12 @@ components = {comps}
 '''
 
 
+def du(path: Path) -> int:
+    """Bytes on disk under ``path``, each hard-linked file once (``du -s``)."""
+    out = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True)
+    return int(out.stdout.split()[0]) if out.returncode == 0 else -1
+
+
 def mb(n: int) -> str:
     return f"{n / 1e6:,.1f}"
 
@@ -55,8 +65,11 @@ def mb(n: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--components", default="cudart,nvrtc")
+    ap.add_argument("--src", metavar="DIR", help="the cudaswitch source tree to run")
     args = ap.parse_args()
-    env = {**os.environ}
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    if args.src:
+        env["PYTHONPATH"] = os.path.abspath(args.src)
     if CONF.is_file():
         env["CONTAINERS_CONF"] = str(CONF)
     with tempfile.TemporaryDirectory(prefix="image-bench-") as tmp:
@@ -75,6 +88,7 @@ def main() -> int:
         full = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
                                          env=env).stdout)
         full_s = time.monotonic() - t0
+        stored = du(t / "store")
         (t / "p" / "app" / "hello.py").write_text("print('v2')\n")
         t0 = time.monotonic()
         again = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
@@ -84,7 +98,7 @@ def main() -> int:
                        env=env)
     imgs = {i["ref"]: i for i in full["images"]}
     multi = full["images"][0]
-    print(f"## slots of [{args.components}]; engine podman {full['engine']}\n")
+    print(f"## slots of [{args.components}]; engine {full['engine']}\n")
     print("| layer of " + multi["ref"] + " | MB |\n|---|---|")
     for la in multi["layers"]:
         print(f"| `{la['created_by'][:70]}` | {mb(la['size'])} |")
@@ -99,8 +113,11 @@ def main() -> int:
     same = [a == b for a, b in zip([la["digest"] for la in multi["layers"]],
                                    [la["digest"] for la in again["images"][0]["layers"]],
                                    strict=True)]
+    print(f"| local storage after the full build (du of the store, base included) | "
+          f"{mb(stored)} ({stored / multi['layer_bytes']:.2f}x the two-slot image) |")
     print(f"\nfull build (3 images, cold store): {full_s:.1f} s; rebuild after an app change: "
-          f"{re_s:.1f} s; layers reused by the two-slot image: {sum(same)} of {len(same)}")
+          f"{re_s:.1f} s ({100 * re_s / full_s:.0f} % of full); layers reused by the two-slot "
+          f"image: {sum(same)} of {len(same)}")
     return 0
 
 

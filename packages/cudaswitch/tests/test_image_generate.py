@@ -183,3 +183,21 @@ def test_facefuse_recipe_copies_the_workload(tmp_path):
     out = render(generate(im))
     assert 'PYTHONPATH="/app/packages/facefuse/src"' in out
     assert '"facefuse", "headless-run"' in out
+
+
+def test_only_the_system_packages_stage_gets_the_network():
+    from cudaswitch.image.build import BuildRequest, network_plan
+
+    im = manifest()  # has system_packages
+    req = BuildRequest("/ctx", EngineOptions("podman", isolation="chroot"))
+    assert network_plan(im, req) == ("host", "none")
+    system = build_argv(req.opts, "/c/Cf", "/c", "system", [], "0", "host")
+    rest = build_argv(req.opts, "/c/Cf", "/c", "image", ["demo:1"], "0", "none")
+    assert system[0] == "podman" and rest[:3] == ["unshare", "--net", "--"]
+    import dataclasses
+
+    with pytest.raises(UsageError, match="apt-get, which needs the network"):
+        network_plan(im, dataclasses.replace(req, network="none"))
+    bare = manifest(TWO.replace('system_packages = ["python3", "python3-venv"]\n', ""))
+    assert network_plan(bare, req) == (None, "none")
+    assert "AS system" not in render(generate(bare))
