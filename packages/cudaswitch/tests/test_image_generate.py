@@ -66,8 +66,13 @@ def test_generated_containerfile_passes_hadolint(recipe, tmp_path):
 def test_layers_come_in_order_and_the_app_is_last():
     out = render(generate(manifest()))
     image = out[out.index("AS image\n"):].split("\n\n")[0]
-    assert image.index("COPY --from=slot1") < image.index("COPY --from=slot2") \
-        < image.index("WORKDIR") < image.index("ENTRYPOINT")
+    # the all-slots image is the chain of slot stages itself: each slot's layer stored once
+    assert "FROM slot1-cuda11-8 AS slot2-cuda12-4" in out and "FROM common AS slot1" in out
+    assert image.startswith("AS image") and "COPY --from" not in image
+    assert image.index("WORKDIR") < image.index("ENTRYPOINT")
+    assert "FROM slot1-cuda11-8 AS only1-cuda11-8" in out
+    only2 = out[out.index("AS only2-cuda12-4\n"):]
+    assert "COPY --from=slot2-cuda12-4 /opt/cudaswitch/toolkits/cuda12.4" in only2
     assert 'CMD ["python", "-m", "app"]' in image
     assert out.index("AS system") < out.index("AS common") < out.index("AS slot1")
     assert out.count("cudaswitch sync --manifest") == 2

@@ -5,13 +5,16 @@ Stages::
     system              base image (pinned by digest) + system packages; the only step that may
                         use the network (absent when there are no system packages)
     common              + the image's user + cudaswitch (from a wheel) + the entrypoint script
-    slot<i>-<name>      common + ``cudaswitch sync`` of that slot alone (toolkit, then its venv),
-                        its wheels bind-mounted from the context, never copied into a layer
-    image               common + every slot's folders + the app: tag NAME:VERSION
-    only<i>-<name>      common + one slot's folders + the app: tag NAME:VERSION-<name>
+    slot<i>-<name>      the stage before it + ``cudaswitch sync`` of that slot alone (toolkit,
+                        then its venv), its wheels bind-mounted from the context, never copied
+                        into a layer: slot1 on common, slot2 on slot1, ...
+    image               the last slot stage + the app: tag NAME:VERSION
+    only<i>-<name>      one slot + the app: tag NAME:VERSION-<name> (the first on slot1 itself,
+                        the others on common with that slot's folders copied in)
 
-Each slot is installed in a stage of its own and copied into the images, so a slot's layers
-do not depend on the slots before it, and the app's files come after every slot.
+The all-slots image is the chain of slot stages itself, so local storage holds each slot's
+layer once (a copy into a separate final stage would store it twice); a change to one slot
+rebuilds it and the slots after it, never those before. The app's files come after every slot.
 """
 
 from __future__ import annotations
@@ -195,7 +198,7 @@ def _user(image: ImageSpec) -> list[str]:
                   f"chown {uid}:{uid} {writable}"])]
 
 
-def _slot_stage(s: SlotInputs) -> list[str]:
+def _slot_stage(s: SlotInputs, parent: str) -> list[str]:
     slot = s.slot
     what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
     if slot.packages:
@@ -207,7 +210,7 @@ def _slot_stage(s: SlotInputs) -> list[str]:
     if s.dropped:
         lines.append(f"# Left out of this runtime image: {', '.join(s.dropped)} "
                      "(cudaswitch image build --devel keeps them).")
-    lines += [f"FROM common AS {s.stage}",
+    lines += [f"FROM {parent} AS {s.stage}",
               _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} cudaswitch sync --manifest "
                     f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
                     f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
@@ -219,14 +222,19 @@ def _slot_stage(s: SlotInputs) -> list[str]:
 def _final_stage(r: Recipe, t: Target) -> list[str]:
     img = r.image
     lines = [f"# Image {t.stage}: slots {', '.join(s.slot.name for s in t.slots)}; "
-             f"default {t.default}.",
-             f"FROM common AS {t.stage}"]
-    for s in t.slots:
-        lines.append(f"COPY --from={s.stage} {HOME}/toolkits/{s.slot.name} "
-                     f"{HOME}/toolkits/{s.slot.name}")
-        if s.slot.packages:
-            lines.append(f"COPY --from={s.stage} {HOME}/venvs/{s.slot.name} "
-                         f"{HOME}/venvs/{s.slot.name}")
+             f"default {t.default}."]
+    if t.slots == r.slots:
+        lines.append(f"FROM {r.slots[-1].stage} AS {t.stage}")
+    elif t.slots == r.slots[:1]:
+        lines.append(f"FROM {r.slots[0].stage} AS {t.stage}")
+    else:
+        lines.append(f"FROM common AS {t.stage}")
+        for s in t.slots:
+            lines.append(f"COPY --from={s.stage} {HOME}/toolkits/{s.slot.name} "
+                         f"{HOME}/toolkits/{s.slot.name}")
+            if s.slot.packages:
+                lines.append(f"COPY --from={s.stage} {HOME}/venvs/{s.slot.name} "
+                             f"{HOME}/venvs/{s.slot.name}")
     lines.append(f"COPY {t.manifest_file} {MANIFEST_IN_IMAGE}")
     lines += ["# The app comes last: a change to it rebuilds this layer only.",
               f"WORKDIR {img.workdir}"]
@@ -297,9 +305,11 @@ def render(r: Recipe) -> str:
                 "# a slot."]
     out += _user(img)
     out += _install_cudaswitch(r)
+    parent = "common"
     for s in r.slots:
         out.append("")
-        out += _slot_stage(s)
+        out += _slot_stage(s, parent)
+        parent = s.stage
     for t in r.targets:
         out.append("")
         out += _final_stage(r, t)
