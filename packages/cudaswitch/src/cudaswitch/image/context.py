@@ -130,10 +130,13 @@ def fill_wheelhouse(im: ImageManifest, dest: str, wheelhouse: str | None,
         if src:
             for n in wheel_names(src):
                 _link_or_copy(os.path.join(src, n), os.path.join(folder, n))
+            out[slot.name] = wheel_files(folder)
         else:
-            for w in (resolved or {}).get(slot.name, ()):
+            got = (resolved or {}).get(slot.name, ())
+            for w in got:
                 _link_or_copy(fetch(w, cache, None, progress), os.path.join(folder, w.filename))
-        out[slot.name] = wheel_files(folder)
+            # fetch() checked each file against its sha256: no need to read them again
+            out[slot.name] = sorted((w.filename, w.sha256) for w in got)
         if not out[slot.name]:
             raise UsageError(f"no wheels for slot {slot.name} in {src or folder}; fill a "
                              "wheelhouse with: cudaswitch download --wheelhouse DIR")

