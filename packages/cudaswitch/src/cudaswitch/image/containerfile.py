@@ -155,14 +155,16 @@ def _install_cudaswitch(r: Recipe) -> list[str]:
     return [
         "# cudaswitch itself, from a wheel of this very version (checked by its sha256); the",
         "# ENTRYPOINT script it writes starts Python with -I -S, faster than a console script;",
-        f"# {PROBE} loads libcudart as an app would and reports what got mapped.",
+        f"# {PROBE} loads libcudart as an app would and reports what got mapped. Compiled",
+        "# here, once: the image's user cannot write .pyc files there, and no later step should.",
         _run([f"{py} -m venv {VENV}",
               f"{VENV}/bin/python -m pip install --no-index --no-cache-dir "
               f"{shlex.quote('cudaswitch @ ' + url)}",
               f"ln -s {VENV}/bin/cudaswitch /usr/local/bin/cudaswitch",
               f"ln -s \"$({VENV}/bin/python -c 'import cudaswitch.probe as p; print(p.__file__)')\""
               f" {PROBE}",
-              f"{VENV}/bin/cudaswitch launcher {ENTRYPOINT}"],
+              f"{VENV}/bin/cudaswitch launcher {ENTRYPOINT}",
+              f"{VENV}/bin/python -m compileall -q {VENV}"],
              ["type=bind,source=dist,target=/tmp/cudaswitch-dist"]),
     ]
 
@@ -211,7 +213,8 @@ def _slot_stage(s: SlotInputs, parent: str) -> list[str]:
         lines.append(f"# Left out of this runtime image: {', '.join(s.dropped)} "
                      "(cudaswitch image build --devel keeps them).")
     lines += [f"FROM {parent} AS {s.stage}",
-              _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} cudaswitch sync --manifest "
+              _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} PYTHONDONTWRITEBYTECODE=1 "
+                    "cudaswitch sync --manifest "
                     f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
                     f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
                    [f"type=bind,source=wheelhouse/{slot.name},target=/tmp/wheelhouse",
