@@ -67,6 +67,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--components", default="cudart,nvrtc")
     ap.add_argument("--src", metavar="DIR", help="the cudaswitch source tree to run")
+    ap.add_argument("--no-singles", action="store_true",
+                    help="build only the two-slot image, not the single-CUDA ones")
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     # a snapshot of the source: an edit while the bench runs must not change the cudaswitch
@@ -89,7 +91,8 @@ def main() -> int:
         (t / "p" / "app" / "hello.py").write_text("print('v1')\n")
         argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
                 str(t / "p" / "cudaswitch.toml"), "--wheelhouse", str(WHEELHOUSE),
-                "--context", str(t / "ctx"), *store, "--isolation", "chroot", "--json"]
+                "--context", str(t / "ctx"), *store, "--isolation", "chroot", "--json",
+                *(["--no-singles"] if args.no_singles else [])]
         t0 = time.monotonic()
         full = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
                                          env=env).stdout)
@@ -117,6 +120,9 @@ def main() -> int:
     print(f"| all three stored once (shared layers counted once) | {mb(full['stored_once'])} |")
     print(f"| what the second CUDA adds to the two-slot image | "
           f"{mb(multi['layers'][-3]['size'])} |")
+    same = [a == b for a, b in zip([la["digest"] for la in multi["layers"]],
+                                   [la["digest"] for la in again["images"][0]["layers"]],
+                                   strict=True)]
     print(f"| local storage after the full build (du of the store, base included) | "
           f"{mb(stored)} ({stored / multi['layer_bytes']:.2f}x the two-slot image) |")
     print(f"\nfull build (3 images, cold store): {full_s:.1f} s; rebuild after an app change: "
