@@ -300,3 +300,46 @@ def test_podman_that_cannot_start_containers_is_a_skip_with_the_reason(built, tm
     broken = Podman(pm.root, str(conf))
     with pytest.raises(pytest.skip.Exception, match="CUDASWITCH_CONTAINERS_CONF"):
         broken.require_containers(BASE)
+
+
+ONE_SLOT = f'''[image]
+name = "localhost/cs-image-resolved"
+version = "1"
+base = "{BASE}"
+command = ["python3", "-c", "print('ok')"]
+
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+components = ["cudart"]
+'''
+
+
+def test_build_that_resolves_asks_the_base_and_keeps_a_lock(built, tmp_path):
+    """No --wheelhouse: the base's own Python says which wheels fit, pip resolves them (from
+    the index these tests use), each is fetched and checked, and the lock pins it all; the
+    next build takes the lock instead of resolving again. A damaged lock is exit 2."""
+    pm = built[0]
+    (tmp_path / "cudaswitch.toml").write_text(ONE_SLOT)
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
+            str(tmp_path / "cudaswitch.toml"), "--context", str(tmp_path / "ctx"), *pm.store,
+            "--isolation", "chroot"]
+    env = {**pm.env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "cuda12.4: resolving CUDA 12.4.1" in first.stderr
+    lock = json.loads((tmp_path / "cudaswitch-image.lock").read_text())
+    assert lock["platform"]["python"] == "3.11" and lock["platform"]["glibc"][0] == 2
+    assert lock["platform"]["source"].startswith("asked python3 in localhost/")
+    wheels = {w["name"]: w for w in lock["slots"]["cuda12.4"]["wheels"]}
+    assert wheels["nvidia-cuda-runtime-cu12"]["version"] == "12.4.127"
+    assert len(wheels["nvidia-cuda-runtime-cu12"]["sha256"]) == 64
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resolving" not in again.stderr  # the lock was used
+    proc = pm.run("localhost/cs-image-resolved:1")
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    (tmp_path / "cudaswitch-image.lock").write_text('{"format": 1, "base": {"digest": "x"}}')
+    bad = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "cudaswitch-image.lock" in bad.stderr
+    assert "Traceback" not in bad.stderr
