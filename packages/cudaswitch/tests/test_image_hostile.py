@@ -182,3 +182,11 @@ def test_bad_manifest_value_types_are_exit_2():
         text = SMALL.replace("[image]\n", f"[image]\n{bad}\n")
         with pytest.raises(UsageError):
             parse_image_manifest(text, "cudaswitch.toml", "/nonexistent")
+
+
+def test_generate_onto_a_folder_is_exit_2(tmp_path):
+    proj = project(tmp_path / "proj")
+    proc = cli("generate", "--manifest", str(proj / "cudaswitch.toml"), "-o", str(proj / "app"))
+    assert proc.returncode == 2, proc.stderr
+    assert "is a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert (proj / "app" / "hello.py").read_text() == "print('hello')\n"

@@ -37,12 +37,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     im = _load(args)
     text = render(generate(im, args.devel, args.wheelhouse, not args.no_singles))
     if args.output and args.output != "-":
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        _write(args.output, text)
         print(f"wrote {args.output}")
     else:
         print(text, end="")
     return 0
+
+
+def _write(path: str, text: str) -> None:
+    """A file the user named: written whole or not at all; a folder there is exit 2."""
+    from ..fsguard import atomic_write
+
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a folder; name the file to write")
+    atomic_write(path, text)
 
 
 def _engine_options(args: argparse.Namespace, engine: str):
@@ -124,12 +132,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     tags = data["tags"]
     cf = os.path.join(data["context"], "Containerfile")
     if args.bake:
-        with open(args.bake, "w", encoding="utf-8") as f:
-            f.write(bake_hcl(tags, os.path.relpath(cf, os.path.dirname(os.path.abspath(
-                args.bake)) or ".")))
+        _write(args.bake, bake_hcl(tags, os.path.relpath(cf, os.path.dirname(os.path.abspath(
+            args.bake)) or ".")))
     if args.tags_file:
-        with open(args.tags_file, "w", encoding="utf-8") as f:
-            f.write("".join(t + "\n" for ts in tags.values() for t in ts))
+        _write(args.tags_file, "".join(t + "\n" for ts in tags.values() for t in ts))
     emit(data, args.json, _report_text)
     return 0
 
