@@ -343,3 +343,37 @@ def test_build_that_resolves_asks_the_base_and_keeps_a_lock(built, tmp_path):
     bad = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "cudaswitch-image.lock" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_system_packages_get_the_network_for_their_step_alone(built, tmp_path):
+    """apt-get reaches the Debian mirror in the system stage; its lists and downloads do not
+    stay in the layer; every later step still has no network (the slot step's argv)."""
+    import socket
+    import urllib.parse
+
+    from image_helpers import MIRROR
+
+    host = urllib.parse.urlparse(MIRROR).hostname or "deb.debian.org"
+    try:
+        socket.create_connection((host, 80), timeout=10).close()
+    except OSError as e:
+        pytest.skip(f"the Debian mirror {host} cannot be reached from here: {e}")
+    pm, _folder, wheelhouse, _ = built
+    (tmp_path / "cudaswitch.toml").write_text(ONE_SLOT.replace(
+        "[image]\n", '[image]\nsystem_packages = ["tini"]\n').replace(
+        "cs-image-resolved", "cs-image-apt"))
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
+            str(tmp_path / "cudaswitch.toml"), "--context", str(tmp_path / "ctx"), *pm.store,
+            "--isolation", "chroot", "--wheelhouse", str(wheelhouse)]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=pm.env, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("$ ")]
+    assert "--target system" in lines[0] and not lines[0].startswith("$ unshare")
+    assert all(ln.startswith("$ unshare --net -- ") for ln in lines[1:]), lines
+    run = pm("run", "--rm", "--pull=never", "--user", "0", "localhost/cs-image-apt:1", "sh",
+             "-c", "tini --version && ls -A /var/lib/apt/lists /var/cache/apt/archives | "
+             "grep -v -e '^partial$' -e '^lock$' -e ':$' -e '^$' | wc -l")
+    assert "tini version" in run.stdout and run.stdout.strip().endswith("0"), run.stdout
+    none = subprocess.run([*argv, "--network", "none"], capture_output=True, text=True,
+                          env=pm.env, timeout=300)
+    assert none.returncode == 2 and "apt-get, which needs the network" in none.stderr

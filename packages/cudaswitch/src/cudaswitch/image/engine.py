@@ -106,8 +106,8 @@ def build_argv(opts: EngineOptions, containerfile: str, context: str, target: st
             wrap = ["unshare", "--net", "--"]
         else:
             argv += ["--network", "none"]
-    elif network != "host":
-        argv += ["--network", network]
+    elif network != "host" or opts.isolation != "chroot":
+        argv += ["--network", network]  # chroot isolation runs steps in the builder's own
     return [*wrap, *argv, *opts.extra, context]
 
 
