@@ -5,6 +5,7 @@ rescaled, so that position alone cannot give the right answer."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
@@ -64,7 +65,7 @@ def _changed_columns(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 def _halves_changed(before: np.ndarray, after: np.ndarray, widths: list[int]) -> list[bool]:
     columns = _changed_columns(before, after)
     edges = np.cumsum([0, *widths])
-    return [int(columns[a:b].sum()) > 500 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [int(columns[a:b].sum()) > 500 for a, b in itertools.pairwise(edges)]
 
 
 @pytest.mark.parametrize(("position", "expected"), [(0, [True, False, False]),

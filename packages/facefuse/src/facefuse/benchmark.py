@@ -29,6 +29,7 @@ from facefuse.pipeline import (
     prepare_source,
     set_reference,
     swap_faces,
+    video_stages,
 )
 from facefuse.types import Frame
 from facefuse.video import ffmpeg_binary, process_video, read_frame
@@ -141,13 +142,8 @@ def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path |
             target = make_clip(default_photo(), Path(folder) / "clip.mp4", width, height,
                                frames)
 
-        def detect(frame, times):  # noqa: ANN001, ANN202
-            return frame, detect_faces(engine, frame, times)
-
-        def swap(item, times):  # noqa: ANN001, ANN202
-            return swap_faces(engine, source, item[0], item[1], times)
-
-        report = process_video(target, Path(folder) / "out.mp4", detect, swap,
+        stages, batch_size = video_stages(engine, source)
+        report = process_video(target, Path(folder) / "out.mp4", stages, batch_size=batch_size,
                                quality=settings.output_video_quality, keep_unmatched=True,
                                progress=progress)
     quality_report = None

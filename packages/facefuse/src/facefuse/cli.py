@@ -25,17 +25,14 @@ from facefuse.errors import (
 from facefuse.media import check_output_path, is_image_path, is_video_path, read_image, write_image
 from facefuse.models import MODELS, get_model
 from facefuse.pipeline import (
-    Engine,
     Settings,
     build_engine,
-    detect_faces,
     prepare_source,
     set_reference,
-    swap_faces,
     swap_frame,
+    video_stages,
 )
 from facefuse.providers import RuntimeConfig, resolve_provider_names
-from facefuse.types import SourceIdentity, StageTimes
 
 
 def _exit_code_text() -> str:
@@ -63,6 +60,13 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more, got 0")
     return value
 
 
@@ -133,6 +137,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="JPEG/WebP quality; PNG compression from it (default: 80)")
     output.add_argument("--output-video-quality", type=int, default=80, metavar="0-100",
                         choices=choices.output_video_quality_range)
+    facefuse_only = parser.add_argument_group("facefuse only")
+    facefuse_only.add_argument("--frame-pipeline", choices=["auto", "host", "device"],
+                               default="auto",
+                               help="device: keep video frames on the execution device "
+                                    "(letterbox, crop, swap, paste as ONNX Runtime sessions); "
+                                    "host: OpenCV between the models; auto: device for a "
+                                    "neural swapper on cuda or tensorrt (default: auto)")
+    facefuse_only.add_argument("--frame-batch-size", type=_positive, default=4, metavar="N",
+                               help="video frames per device run (default: 4)")
     output.add_argument("--models-dir", type=Path, default=None, metavar="DIR",
                         help="model folder, e.g. an existing FaceFusion .assets/models "
                              "(default: $FACEFUSE_MODELS_DIR or ./.assets/models)")
@@ -166,6 +179,8 @@ def settings_from_args(args: argparse.Namespace, needs_recognizer: bool = False)
                     reference_frame_number=args.reference_frame_number,
                     needs_recognizer=needs_recognizer,
                     output_image_quality=args.output_image_quality,
+                    frame_pipeline=args.frame_pipeline,
+                    frame_batch_size=args.frame_batch_size,
                     models_dir=args.models_dir or default_models_dir(),
                     download=not args.skip_download, keep_unmatched=args.keep_unmatched,
                     output_video_quality=args.output_video_quality)
@@ -239,17 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _frame_stages(engine: Engine, source: SourceIdentity):  # noqa: ANN202
-    def detect(frame, times: StageTimes):  # noqa: ANN001, ANN202
-        return frame, detect_faces(engine, frame, times)
-
-    def swap(item, times: StageTimes):  # noqa: ANN001, ANN202
-        frame, faces = item
-        return swap_faces(engine, source, frame, faces, times)
-
-    return detect, swap
-
-
 def resolve_output(output: Path, target: Path) -> Path:
     """`-o` as a file path; an existing folder gets `<target stem>-swapped<suffix>` in it."""
     if output.is_dir():
@@ -315,8 +319,8 @@ def headless_run(args: argparse.Namespace) -> int:
 
     if settings.face_selector_mode == "reference":
         set_reference(engine, read_frame(args.target_path, settings.reference_frame_number))
-    detect, swap = _frame_stages(engine, source)
-    report = process_video(args.target_path, output, detect, swap,
+    stages, batch_size = video_stages(engine, source)
+    report = process_video(args.target_path, output, stages, batch_size=batch_size,
                            quality=settings.output_video_quality,
                            keep_unmatched=settings.keep_unmatched,
                            progress=not args.no_progress and log.enabled("info"))

@@ -37,10 +37,11 @@ def centerface_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def centerface_model(width: int, height: int) -> bytes:
+def centerface_model(width: int, height: int, batch: int | str = 1) -> bytes:
     """CenterFace, verified by size and SHA-256, re-declared for a fixed `width` x `height`
     input. The shipped file declares a 32x32 input; the network is fully convolutional, and
-    fixed shapes let CUDA and TensorRT plan once."""
+    fixed shapes let CUDA and TensorRT plan once. A string `batch` names a free batch axis,
+    for detecting several frames per run."""
     import onnx
 
     path = centerface_path()
@@ -52,20 +53,23 @@ def centerface_model(width: int, height: int) -> bytes:
     graph_inputs = {initializer.name for initializer in model.graph.initializer}
     for value in model.graph.input:
         if value.name not in graph_inputs:
-            _set_dims(value, [1, 3, height, width])
+            _set_dims(value, [batch, 3, height, width])
     channels = {"537": 1, "538": 2, "539": 2, "540": 10}
     for value in model.graph.output:
-        _set_dims(value, [1, channels[value.name], height // 4, width // 4])
+        _set_dims(value, [batch, channels[value.name], height // 4, width // 4])
     # drop the stale intermediate shapes recorded for the 32x32 input
     del model.graph.value_info[:]
     return model.SerializeToString()
 
 
-def _set_dims(value: Any, dims: list[int]) -> None:
+def _set_dims(value: Any, dims: list[int | str]) -> None:
     shape = value.type.tensor_type.shape
     for dim, size in zip(shape.dim, dims, strict=True):
         dim.Clear()
-        dim.dim_value = size
+        if isinstance(size, str):
+            dim.dim_param = size
+        else:
+            dim.dim_value = size
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from facefuse.align import paste_back, warp_face
 from facefuse.choices import face_detector_model_files
 from facefuse.detect import FaceDetector, centerface_model, select_faces
 from facefuse.download import ensure_model, is_valid_model
-from facefuse.errors import NoFaceError
+from facefuse.errors import NoFaceError, UsageError
 from facefuse.media import read_image
 from facefuse.models import RECOGNIZER_FOR_SWAPPER, REFERENCE_RECOGNIZERS, get_model
 from facefuse.providers import RuntimeConfig, create_session
@@ -47,6 +48,8 @@ class Settings:
     keep_unmatched: bool = False
     output_video_quality: int = 80
     output_image_quality: int = 80
+    frame_pipeline: str = "auto"
+    frame_batch_size: int = 4
 
 
 @dataclass
@@ -215,3 +218,37 @@ def swap_frame(engine: Engine, source: SourceIdentity, frame: Frame,
         set_reference(engine, frame)
     faces = detect_faces(engine, frame, times)
     return swap_faces(engine, source, frame, faces, times), len(faces)
+
+
+def host_stages(engine: Engine, source: SourceIdentity) -> list[tuple[str, Any]]:
+    """The per-frame path as video stages: detect in one thread, swap and paste in the next
+    (OpenCV on the host, models wherever their sessions run)."""
+    def detect(frames: np.ndarray, times: StageTimes) -> tuple[np.ndarray, list[list[Face]]]:
+        return frames, [detect_faces(engine, frame, times) for frame in frames]
+
+    def swap(item: tuple[np.ndarray, list[list[Face]]], times: StageTimes
+             ) -> tuple[np.ndarray, list[int]]:
+        frames, faces = item
+        swapped = np.stack([swap_faces(engine, source, frame, found, times)
+                            for frame, found in zip(frames, faces, strict=True)])
+        return swapped, [len(found) for found in faces]
+
+    return [("detect", detect), ("swap", swap)]
+
+
+def video_stages(engine: Engine, source: SourceIdentity) -> tuple[list[tuple[str, Any]], int]:
+    """The stages for a video and how many frames travel together: the device path when
+    asked for, or by default when a GPU provider runs a neural swapper; else the host path,
+    one frame at a time."""
+    from facefuse.device_pipeline import supports_device_path
+
+    mode = engine.settings.frame_pipeline
+    on_gpu = any(p in ("cuda", "tensorrt") for p in engine.settings.runtime.providers)
+    if mode == "device" or (mode == "auto" and on_gpu and supports_device_path(engine)):
+        if not supports_device_path(engine):
+            raise UsageError("--frame-pipeline device needs a neural --face-swapper-model and "
+                             "the centerface detector")
+        from facefuse.device_pipeline import device_stages
+
+        return device_stages(engine, source), engine.settings.frame_batch_size
+    return host_stages(engine, source), 1

@@ -146,7 +146,7 @@ class OnnxSwapper:
                              f"found {sorted(inputs)}")
         self._types = {name: _ONNX_TYPES.get(value.type, np.float32)
                        for name, value in inputs.items()}
-        self._mask = box_mask(self.size, self.mask_blur)
+        self.mask = box_mask(self.size, self.mask_blur)
         self._mean = np.array(self.spec.mean, dtype=np.float32)
         self._std = np.array(self.spec.std, dtype=np.float32)
 
@@ -181,4 +181,4 @@ class OnnxSwapper:
             output = output * self._std + self._mean
         swapped = (output.clip(0, 1)[:, :, ::-1] * 255.0).astype(np.float32)
         times.add("swap_post", _ms_since(start))
-        return swapped, self._mask
+        return swapped, self.mask

@@ -142,6 +142,9 @@ class VideoReport:
 
 
 FrameStage = Callable[[Any, StageTimes], Any]
+"""One pipeline stage: takes the previous stage's item (the first gets a uint8 array of
+frames, [n, height, width, 3]) and returns the next; the last returns (frames, faces per
+frame)."""
 
 
 class _Pipeline:
@@ -194,17 +197,16 @@ class _Pipeline:
         self.start(name, loop)
 
 
-def process_video(target: Path, output: Path, detect: FrameStage, swap: FrameStage,
-                  quality: int = 80, keep_unmatched: bool = True, progress: bool = True
-                  ) -> VideoReport:
+def process_video(target: Path, output: Path, stages: list[tuple[str, FrameStage]],
+                  quality: int = 80, keep_unmatched: bool = True, progress: bool = True,
+                  batch_size: int = 1) -> VideoReport:
     """Swap every frame of `target` into `output`, keeping its frame count, rate and audio.
 
-    `detect(frame, times)` returns (frame, faces); `swap((frame, faces), times)` returns the
-    new frame. Raises NoFaceError when no frame had a face, unless `keep_unmatched`.
+    Frames travel in groups of up to `batch_size` through `stages`, each in its own thread.
+    Raises NoFaceError when no frame had a face, unless `keep_unmatched`.
     """
     info = probe_video(target)
     report = VideoReport()
-    frame_bytes = info.width * info.height * 3
     ffmpeg = ffmpeg_binary()
     with atomic_output(output) as temporary:
         decoder = subprocess.Popen(
@@ -218,7 +220,7 @@ def process_video(target: Path, output: Path, detect: FrameStage, swap: FrameSta
              *encoder_args(output, quality), "-r", str(info.fps), str(temporary)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _run_stages(decoder, encoder, info, frame_bytes, detect, swap, report, progress)
+            _run_stages(decoder, encoder, info, stages, report, progress, max(1, batch_size))
         except BaseException:
             for process in (decoder, encoder):
                 process.kill()
@@ -244,56 +246,56 @@ def _last_line(stream: Any) -> str:
 
 
 def _run_stages(decoder: subprocess.Popen, encoder: subprocess.Popen, info: VideoInfo,
-                frame_bytes: int, detect: FrameStage, swap: FrameStage, report: VideoReport,
-                progress: bool) -> None:
+                stages: list[tuple[str, FrameStage]], report: VideoReport, progress: bool,
+                batch_size: int) -> None:
     from tqdm import tqdm
 
     pipeline = _Pipeline()
-    decoded: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    detected: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    swapped: queue.Queue = queue.Queue(QUEUE_DEPTH)
-    decode_times, detect_times, swap_times = StageTimes(), StageTimes(), StageTimes()
+    queues: list[queue.Queue] = [queue.Queue(QUEUE_DEPTH) for _ in range(len(stages) + 1)]
+    decode_times = StageTimes()
+    stage_times = [StageTimes() for _ in stages]
+    frame_bytes = info.width * info.height * 3
     assert decoder.stdout is not None and encoder.stdin is not None
 
     def read_frames() -> None:
         while True:
             start = time.perf_counter()
-            data = decoder.stdout.read(frame_bytes)
-            if len(data) < frame_bytes:
-                pipeline.put(decoded, _END)
+            data = decoder.stdout.read(frame_bytes * batch_size)
+            count = len(data) // frame_bytes
+            if count == 0:
+                pipeline.put(queues[0], _END)
                 return
-            frame = np.frombuffer(data, np.uint8).reshape(info.height, info.width, 3).copy()
-            decode_times.add("decode", (time.perf_counter() - start) * 1000)
-            if not pipeline.put(decoded, frame):
+            frames = np.frombuffer(data[: count * frame_bytes], np.uint8).reshape(
+                count, info.height, info.width, 3).copy()
+            decode_times.add("decode", (time.perf_counter() - start) * 1000 / count)
+            if not pipeline.put(queues[0], frames):
                 return
-
-    def count_faces(item: Any, times: StageTimes) -> Any:
-        frame, faces = detect(item, times)
-        return frame, faces
+            if count < batch_size:
+                pipeline.put(queues[0], _END)
+                return
 
     pipeline.start("decode", read_frames)
-    pipeline.stage("detect", decoded, detected, count_faces, detect_times)
-    pipeline.stage("swap", detected, swapped, lambda item, times: (swap(item, times),
-                                                                   len(item[1])), swap_times)
+    for index, (name, work) in enumerate(stages):
+        pipeline.stage(name, queues[index], queues[index + 1], work, stage_times[index])
     started = time.perf_counter()
     bar = tqdm(total=info.frame_estimate, unit="frame", desc="swapping", disable=not progress,
                leave=False)
     try:
         while True:
-            item = pipeline.get(swapped)
+            item = pipeline.get(queues[-1])
             if item is _END:
                 break
-            frame, faces = item  # type: ignore[misc]
+            frames, faces = item  # type: ignore[misc]
             start = time.perf_counter()
             try:
-                encoder.stdin.write(np.ascontiguousarray(frame).tobytes())
+                encoder.stdin.write(np.ascontiguousarray(frames).tobytes())
             except BrokenPipeError as error:
                 raise MediaToolError(f"ffmpeg encoder stopped: {_last_line(encoder.stderr)}"
                                      ) from error
-            report.times.add("encode", (time.perf_counter() - start) * 1000)
-            report.frames += 1
-            report.frames_with_faces += faces > 0
-            bar.update(1)
+            report.times.add("encode", (time.perf_counter() - start) * 1000 / len(faces))
+            report.frames += len(faces)
+            report.frames_with_faces += sum(count > 0 for count in faces)
+            bar.update(len(faces))
         encoder.stdin.close()
     finally:
         bar.close()
@@ -301,7 +303,7 @@ def _run_stages(decoder: subprocess.Popen, encoder: subprocess.Popen, info: Vide
         for thread in pipeline.threads:
             thread.join(timeout=5)
     report.seconds = time.perf_counter() - started
-    for times in (decode_times, detect_times, swap_times):
+    for times in (decode_times, *stage_times):
         report.times.merge(times)
     if pipeline.errors:
         raise pipeline.errors[0]
