@@ -117,8 +117,9 @@ def read_bytes(path: str) -> bytes | None:
         posix.close(fd)
 
 
-def key_of(env) -> str:
-    parts = [f"{k}={env.get(k)!r}" for k in KEY_VARS]
+def key_of(env, command: str = "") -> str:
+    """``command`` is the program to run: when it is a Python, its packages' CUDA is checked."""
+    parts = [*(f"{k}={env.get(k)!r}" for k in KEY_VARS), f"cmd={command}"]
     try:
         parts.append(f"cwd={posix.getcwd()}")
     except OSError:
@@ -129,17 +130,17 @@ def key_of(env) -> str:
     return "\0".join(parts)
 
 
-def _record_path(env) -> tuple[str, str] | None:
+def _record_path(env, command: str = "") -> tuple[str, str] | None:
     folder = cache_dir(env)
     if folder is None:
         return None
-    key = key_of(env)
+    key = key_of(env, command)
     return f"{folder.rstrip('/')}/entry-{_bucket(key)}.bin", key
 
 
-def lookup(env) -> dict | None:
-    """The cached decision for this environment and host, or None."""
-    where = _record_path(env)
+def lookup(env, command: str = "") -> dict | None:
+    """The cached decision for this environment, host and command, or None."""
+    where = _record_path(env, command)
     if where is None:
         return None
     path, key = where
@@ -165,13 +166,13 @@ def lookup(env) -> dict | None:
 
 
 def store(env, changes: dict, banner: str, notes: list, watch: list, files: list,
-          host: tuple[str, str]) -> None:
+          host: tuple[str, str], command: str = "") -> None:
     """Write a record atomically; any failure only means the next start is a miss. ``watch``
     holds (path, stamp) pairs and ``files`` (path, bytes) pairs, both read before the flow
     looked (see entrypoint)."""
     import os
 
-    where = _record_path(env)
+    where = _record_path(env, command)
     if where is None:
         return
     path, key = where

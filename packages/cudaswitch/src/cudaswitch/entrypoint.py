@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(_usage() + "\n")
         return EXIT_USAGE if not args else 0
     env = _fastpath.environ()
-    hit = _fastpath.lookup(env)
+    hit = _fastpath.lookup(env, args[0])
     if hit is not None:
         _say(env, hit["notes"], hit["banner"])
         return _exec(args, _fastpath.apply(env, hit["changes"]))
@@ -79,7 +79,7 @@ def _full(args: list[str], env) -> int:
             watch = [(p, _fastpath.stamp(p)) for p in watch_paths(env, outcome, seen)]
             if discover(env) == outcome.toolkits and _fastpath.host_facts(env) == host:
                 _fastpath.store(env, changes, outcome.banner(), list(plan.notes), watch, files,
-                                host)
+                                host, args[0])
     except CudaswitchError as e:
         sys.stderr.write(f"cudaswitch: error: {e}\n")
         return e.exit_code

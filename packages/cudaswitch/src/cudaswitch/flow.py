@@ -18,6 +18,7 @@ from .compat.verdict import Verdict, driver_cuda_for
 from .errors import UsageError
 from .host import Host, detect_host
 from .plan import Checked, Plan, Target, make_plan
+from .pycheck import check_python
 from .select import Request, config_paths, configured_default, read_request
 from .target import find_target
 from .toolkits import data_home, discover
@@ -36,6 +37,7 @@ class Outcome:
     plan: Plan
     host: Host
     toolkits: tuple[Toolkit, ...]
+    watch: tuple[str, ...] = ()  # the interpreter and site folders the Python check read
 
     @property
     def target(self) -> Target:
@@ -93,11 +95,14 @@ def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None =
     host, toolkits = gather(env, search_paths, seen)
     target = find_target(request, toolkits, host, env)
     checked = check(target, host, env, force=force or forced(env))
+    py = check_python(checked.target, argv, env, toolkits, force=force or forced(env))
+    checked = dataclasses.replace(checked, target=py.apply(checked.target),
+                                  findings=(*checked.findings, *py.findings))
     plan = make_plan(checked, toolkits, env, argv)
     notes = (*request.notes, *(f.message for f in checked.findings if not f.blocking))
     if notes:
         plan = dataclasses.replace(plan, notes=notes)
-    return Outcome(request, checked, plan, host, toolkits)
+    return Outcome(request, checked, plan, host, toolkits, py.watch)
 
 
 def manifest_paths(env: Mapping[str, str]) -> list[str]:
@@ -123,4 +128,5 @@ def watch_paths(env: Mapping[str, str], outcome: Outcome, seen: Sequence[str]) -
     for k, v in target.extra_env:
         if k == "VIRTUAL_ENV":
             paths += [v, os.path.join(v, "pyvenv.cfg")]
+    paths += outcome.watch
     return list(dict.fromkeys(paths))
