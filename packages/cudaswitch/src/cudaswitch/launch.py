@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from .errors import CommandNotFound, SwitchError, VerifyError
 from .host import Host
+from .libsets import mixed
 from .plan import Plan
 from .toolkits.model import Toolkit
 
@@ -189,8 +190,13 @@ def verify_provider(plan: Plan, provider: str, toolkits: Sequence[Toolkit] = ())
     """Open a tiny ONNX Runtime session on ``provider`` in the planned environment.
 
     ONNX Runtime only logs "Falling back to CPU" when a provider cannot start; here that is
-    an error naming what was missing, which is what users came for.
+    an error naming what was missing, which is what users came for. ``torch``, ``jax`` and
+    ``cupy`` run that framework's own check (``fwcheck``).
     """
+    from .fwcheck import FRAMEWORKS, describe_mixes, verify_framework
+
+    if provider in FRAMEWORKS:
+        return verify_framework(plan, provider, toolkits)
     python = slot_python(plan)
     if python is None:
         raise VerifyError("no python3 on the planned PATH to check onnxruntime with")
@@ -229,6 +235,11 @@ def verify_provider(plan: Plan, provider: str, toolkits: Sequence[Toolkit] = ())
             f"{plan.target.toolkit.root}: {', '.join(foreign)}; a global loader entry supplies "
             "them (see `cudaswitch doctor`), and this onnxruntime build wants another CUDA "
             "major than the one chosen")
+    maps = report.get("maps", [])
+    mixes = mixed(maps, {p: os.path.realpath(p) for p in maps})
+    if mixes:
+        raise VerifyError(f"{where} runs on {wanted}, but the process mapped "
+                          f"{describe_mixes(mixes)}: one build of each CUDA library per process")
     return report
 
 

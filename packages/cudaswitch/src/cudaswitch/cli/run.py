@@ -35,9 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verify", action="store_true",
                    help="load the chosen libcudart first and check it (and the GPU) works; "
                         "for a slot whose venv has onnxruntime-gpu, also --provider cuda")
-    p.add_argument("--provider", choices=("cuda", "tensorrt", "cpu"),
+    p.add_argument("--provider", choices=("cuda", "tensorrt", "cpu", "torch", "jax", "cupy"),
                    help="open a tiny onnxruntime session on this provider first; a fallback "
-                        "to the CPU is an error naming the missing library")
+                        "to the CPU is an error naming the missing library; torch, jax, cupy: "
+                        "run a convolution and a matrix product of that framework on the GPU, "
+                        "and fail when the process maps CUDA libraries of two majors or builds")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     add_json(p)
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
@@ -126,7 +128,11 @@ def run_exec(args: argparse.Namespace) -> int:
         return 0
     if report is not None:
         print(f"cudaswitch: verified: {describe_report(report)}", file=sys.stderr)
-    if ort_report is not None:
+    if ort_report is not None and ort_report.get("framework"):
+        print(f"cudaswitch: verified: {ort_report['framework']} {ort_report.get('version')} ran "
+              f"on {ort_report.get('device', 'the GPU')} with one build of each CUDA library",
+              file=sys.stderr)
+    elif ort_report is not None:
         print(f"cudaswitch: verified: onnxruntime {ort_report.get('version')} runs on "
               f"{ort_report['active'][0]}", file=sys.stderr)
     exec_plan(plan)
