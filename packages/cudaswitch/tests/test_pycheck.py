@@ -118,9 +118,10 @@ def test_one_cufile_build_per_process(tmp_path, runtime_targets):
     site = make_venv(root)
     install(site, "nvidia-cufile-cu12==1.13.1.3")
     own = site / "nvidia/cufile/lib"
-    prog = ("import ctypes; ctypes.CDLL(%r); ctypes.CDLL('libcufile_rdma.so.1'); "
+    prog = (f"import ctypes; ctypes.CDLL({str(own / 'libcufile.so.0')!r}); "
+            "ctypes.CDLL('libcufile_rdma.so.1'); "
             "print('\\n'.join(sorted({l.split()[-1] for l in open('/proc/self/maps') "
-            "if 'cufile' in l})))" % str(own / "libcufile.so.0"))
+            "if 'cufile' in l})))")
     env = clean_env(CUDASWITCH_PATH=str(tmp_path / "toolkits"))
     env["PATH"] = f"{root}/bin:{env['PATH']}"
     out = run(["exec", "--cuda", "12.4", "--", "python3", "-c", prog], env)

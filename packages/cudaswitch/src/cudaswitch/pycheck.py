@@ -41,7 +41,16 @@ class PyCheck:
         out = [Finding("python-cuda", f"--force: {package_list(self.forced)} built for CUDA "
                        f"{'/'.join(str(m) for m in majors(self.forced))} run anyway",
                        blocking=False)] if self.forced else []
-        out += [Finding("one-build", s.describe(), blocking=False) for s in self.choice.shadows]
+        by_folder: dict[str, list] = {}
+        for shadow in self.choice.shadows:
+            by_folder.setdefault(shadow.winner, []).append(shadow)
+        for folder, shadows in by_folder.items():
+            losers = sorted({d for s in shadows for d in s.losers})
+            out.append(Finding("one-build", (
+                f"{', '.join(s.family for s in shadows)} come from "
+                f"{', '.join(sorted({s.owner for s in shadows}))} in {folder}, not from "
+                f"{', '.join(losers)}: the package loads its own build first, so every part "
+                "of each library comes from there"), blocking=False))
         return tuple(out)
 
     def apply(self, target: Target) -> Target:
@@ -98,16 +107,16 @@ def _listing(folder: str) -> list[str]:
 
 def library_choice(target_dirs: Sequence[str], dists: Sequence[PyDist]) -> LibChoice:
     """``choose_builds`` over real paths: the folders' contents read here, at the edge."""
-    packages: dict[str, tuple[str, list[str]]] = {}
+    packages: dict[tuple[str, str], list[str]] = {}
     for d in dists:
         for lib in d.libraries:
             folder = os.path.realpath(os.path.dirname(lib))
-            packages.setdefault(folder, (d.label, []))[1].append(os.path.basename(lib))
+            packages.setdefault((d.label, folder), []).append(os.path.basename(lib))
     if not packages:
         return LibChoice()
     target = [(os.path.realpath(d), _listing(d)) for d in target_dirs]
     return choose_builds(target, [(owner, folder, names)
-                                  for folder, (owner, names) in packages.items()])
+                                  for (owner, folder), names in packages.items()])
 
 
 def fitting(major: int, toolkits: Sequence[Toolkit], env: Mapping[str, str]) -> str:
