@@ -30,7 +30,7 @@ PASSWORD = "bench password 1"
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 def cli(env: dict, *args: str, stdin: str | None = None) -> str:

@@ -1,9 +1,8 @@
 """The plan is a pure function: tested on plain data, including a property over many envs."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from cudaswitch.compat.verdict import Verdict
 from cudaswitch.plan import ADDED_ENV, Checked, Target

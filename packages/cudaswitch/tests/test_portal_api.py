@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from portal_support import (
     PASSWORD,
     TREE_SCRIPT,

@@ -81,9 +81,9 @@ def test_gpu_build_without_its_cuda_libraries_names_the_missing_one(wheel_roots,
 
 
 def test_foreign_libraries_are_another_toolkits(runtime_targets):
-    from cudaswitch.launch import foreign_libs
     from cudaswitch.check import check
     from cudaswitch.host import Host
+    from cudaswitch.launch import foreign_libs
     from cudaswitch.plan import Target, make_plan
     from cudaswitch.toolkits import discover
 
