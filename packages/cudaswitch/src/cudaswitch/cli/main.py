@@ -16,7 +16,9 @@ from ..errors import (
     CudaswitchError,
     environment_fault,
 )
-from .render import error
+from .common import GLOBAL_FLAGS, finish_parsers
+from .completions import complete
+from .render import configure, error
 
 # Each module has ``register(subparsers)``; its parsers set ``func(args) -> int``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -29,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "slots",
     "matrix",
     "image",
+    "completions",
     "k8s",
     "portal",
 )
@@ -40,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "exec": "run", "env": "run", "use": "run", "doctor": "doctor", "launcher": "launcher",
     "install": "slots", "uninstall": "slots", "sync": "slots", "lock": "slots",
     "download": "slots", "slot": "slots", "matrix": "matrix", "image": "image",
+    "completions": "completions",
     "k8s": "k8s",
     "portal": "portal",
 }
@@ -64,6 +68,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in (only,) if only else COMMAND_MODULES:
         importlib.import_module(f"{__package__}.{name}").register(sub)
+    finish_parsers(parser)
     return parser
 
 
@@ -83,9 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "_ARGCOMPLETE" in os.environ:
+        return complete(build_parser())
     first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(COMMANDS.get(first) if first and argv[0] == first else None)
+    lead = argv[:argv.index(first)] if first else argv
+    parser = build_parser(COMMANDS.get(first) if first and all(a in GLOBAL_FLAGS for a in lead)
+                          else None)
     args = parser.parse_args(argv)
+    configure(args.quiet, args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

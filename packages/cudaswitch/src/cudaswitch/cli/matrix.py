@@ -69,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="plain progress lines even on a terminal")
     add_json(p)
     add_search(p)
-    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                   help="the command each slot runs, as given (default for --emit: "
+                        "python -m pytest)")
     p.set_defaults(func=run_matrix_cmd)
 
 

@@ -19,7 +19,7 @@ from ..launch import (
     verify_provider,
 )
 from .common import add_json, add_search, command_argv, split_paths
-from .render import emit, warn
+from .render import detail, emit, info, warn
 
 
 def _add_select(p: argparse.ArgumentParser) -> None:
@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and fail when the process maps CUDA libraries of two majors or builds")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     add_json(p)
-    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                   help="the command and its arguments, run as given (no shell)")
     p.set_defaults(func=run_exec)
 
     e = sub.add_parser(
@@ -70,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.add_argument("spec", help="version spec")
     u.add_argument("--link", default=DEFAULT_LINK,
                    help=f"symlink to switch (default {DEFAULT_LINK})")
-    u.add_argument("--force", action="store_true")
+    u.add_argument("--force", action="store_true",
+                   help="switch even if this host cannot run it")
     add_search(u)
     add_json(u)
     u.set_defaults(func=run_use)
@@ -147,16 +149,16 @@ def run_env(args: argparse.Namespace) -> int:
         code = shellenv.render_off(os.environ, shell)
         if code:
             print(code)
-            print("cudaswitch: restored the environment from before the first switch",
-                  file=sys.stderr)
+            info("restored the environment from before the first switch")
         else:
-            print("cudaswitch: nothing to restore: this shell was not switched by "
-                  "`cudaswitch env`", file=sys.stderr)
+            info("nothing to restore: this shell was not switched by `cudaswitch env`")
         return 0
     outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
                        args.force)
     print(shellenv.render(outcome.plan, os.environ, shell))
-    print(f"cudaswitch: {outcome.banner()[len('cudaswitch: '):]}", file=sys.stderr)
+    info(outcome.banner()[len("cudaswitch: "):])
+    for line in outcome.as_dict().get("why", []):
+        detail(line)
     return 0
 
 

@@ -178,7 +178,8 @@ def register(sub) -> None:
     p = sub.add_parser("install", help="install a CUDA runtime slot from NVIDIA's wheels",
                        description="Install CUDA VERSION (e.g. 12.4, 11.8, 13.0.2) from NVIDIA's "
                        "PyPI wheels into a managed slot laid out like a toolkit.")
-    p.add_argument("version", metavar="VERSION")
+    p.add_argument("version", metavar="VERSION",
+                   help="CUDA release: 12.4 (newest 12.4.x), 12.4.1, 11.8, 13.0")
     p.add_argument("--with", dest="with_", metavar="LIST", help=WITH_HELP)
     p.add_argument("--name", help="slot name (default cudaX.Y)")
     p.add_argument("--prefix", metavar="DIR", help="install here instead of the data home")
@@ -191,7 +192,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("uninstall", help="remove a slot (exactly what was installed)")
-    p.add_argument("target", metavar="SLOT|VERSION")
+    p.add_argument("target", metavar="SLOT|VERSION",
+                   help="a slot name (cuda12.4) or the CUDA version of one installed slot")
     p.add_argument("--force", action="store_true",
                    help="remove even while the global link points at it")
     p.add_argument("--link", default="/usr/local/cuda", help="the global link to check")
@@ -203,13 +205,15 @@ def register(sub) -> None:
                    help="only this slot (repeatable)")
     p.add_argument("--locked", action="store_true",
                    help="install exactly the wheels of cudaswitch.lock; fail on any drift")
-    p.add_argument("--manifest", metavar="PATH")
+    p.add_argument("--manifest", metavar="PATH",
+                   help="the manifest (default: ./cudaswitch.toml, then the data home's)")
     p.add_argument("--json", action="store_true")
     _index_flags(p)
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("lock", help="write cudaswitch.lock: exact wheels and hashes per slot")
-    p.add_argument("--manifest", metavar="PATH")
+    p.add_argument("--manifest", metavar="PATH",
+                   help="the manifest (default: ./cudaswitch.toml, then the data home's)")
     p.add_argument("--json", action="store_true")
     _index_flags(p)
     p.set_defaults(func=cmd_lock)
@@ -218,12 +222,15 @@ def register(sub) -> None:
     p.add_argument("version", nargs="?", metavar="VERSION",
                    help="one CUDA version (default: every slot of the manifest)")
     p.add_argument("--with", dest="with_", metavar="LIST", help=WITH_HELP)
-    p.add_argument("--name")
-    p.add_argument("--python", metavar="PY")
-    p.add_argument("--package", action="append", metavar="REQ")
-    p.add_argument("--wheelhouse", metavar="DIR", default="wheelhouse")
-    p.add_argument("--index-url", metavar="URL")
-    p.add_argument("--manifest", metavar="PATH")
+    p.add_argument("--name", help="slot name (default cudaX.Y)")
+    p.add_argument("--python", metavar="PY", help="interpreter the slot's packages are for")
+    p.add_argument("--package", action="append", metavar="REQ",
+                   help="a Python package for the slot's environment (repeatable)")
+    p.add_argument("--wheelhouse", metavar="DIR", default="wheelhouse",
+                   help="where the wheels go (default ./wheelhouse)")
+    p.add_argument("--index-url", metavar="URL", help="the package index pip uses")
+    p.add_argument("--manifest", metavar="PATH",
+                   help="the manifest (default: ./cudaswitch.toml, then the data home's)")
     p.add_argument("--locked", action="store_true", help="the wheels of cudaswitch.lock")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_download)
@@ -232,8 +239,10 @@ def register(sub) -> None:
     ssub = p.add_subparsers(dest="slot_command", metavar="SUBCOMMAND",
                             parser_class=type(p))
     q = ssub.add_parser("suggest", help="propose a slot for an app from the compat data")
-    q.add_argument("--cuda", required=True, metavar="VERSION")
-    q.add_argument("--for", dest="for_", default="onnxruntime", choices=["onnxruntime"])
+    q.add_argument("--cuda", required=True, metavar="VERSION",
+                   help="the CUDA release the slot is for: 11.8, 12.4, 13.0")
+    q.add_argument("--for", dest="for_", default="onnxruntime", choices=["onnxruntime"],
+                   help="the app stack to fit (default onnxruntime)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_slot_suggest)
     q = ssub.add_parser("list", help="declared and installed slots with their disk use")
