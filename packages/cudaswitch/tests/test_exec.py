@@ -237,3 +237,48 @@ def test_forward_compat_puts_the_compat_folder_first(tmp_path, runtime_targets):
     out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "13.0", "--", "true"), env=geforce,
                          capture_output=True, text=True)
     assert out.returncode == 4 and "580.65.06" in out.stderr
+
+
+def _wrapper_dir(tmp_path):
+    """A pinned wrapper for another toolkit's nvcc, the way /usr/local/bin/nvcc is here."""
+    bin_dir = tmp_path / "wrappers"
+    bin_dir.mkdir()
+    nvcc = bin_dir / "nvcc"
+    nvcc.write_text(f"#!/bin/sh\ntouch {tmp_path / 'wrapper-ran'}\necho other toolkit\n")
+    nvcc.chmod(0o755)
+    return bin_dir
+
+
+@pytest.mark.parametrize("how", ["exec", "exec child", "entrypoint"])
+def test_a_tool_the_toolkit_lacks_is_not_answered_by_another(wheel_roots, tmp_path, how):
+    bin_dir = _wrapper_dir(tmp_path)
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots), PATH=f"{bin_dir}:/usr/bin:/bin")
+    if how == "entrypoint":
+        cmd = [sys.executable, "-m", "cudaswitch.entrypoint", "nvcc", "--version"]
+        env["CUDA_VERSION"] = "12.4"
+    elif how == "exec child":
+        cmd = cudaswitch_cmd("exec", "--cuda", "12.4", "--", "sh", "-c", "nvcc --version")
+    else:
+        cmd = cudaswitch_cmd("exec", "--cuda", "12.4", "--", "nvcc", "--version")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 127, out.stderr
+    assert "nvcc is not part of" in out.stderr and "other toolkit" not in out.stdout
+    assert not (tmp_path / "wrapper-ran").exists()
+    if how == "exec":
+        assert "CUDA 12.4.127" in out.stderr and f"{bin_dir}/nvcc" in out.stderr
+
+
+def test_the_toolkits_own_tool_answers(tmp_path, runtime_targets):
+    bin_dir = _wrapper_dir(tmp_path)
+    tk = tmp_path / "tk" / "cuda-12.4"
+    (tk / "lib64").mkdir(parents=True)
+    (tk / "bin").mkdir()
+    (tk / "lib64" / "libcudart.so.12").symlink_to(
+        runtime_targets["12.4"] / "nvidia/cuda_runtime/lib/libcudart.so.12")
+    (tk / "version.json").write_text('{"cuda": {"version": "12.4.1"}}')
+    (tk / "bin" / "nvcc").write_text("#!/bin/sh\necho ours\n")
+    (tk / "bin" / "nvcc").chmod(0o755)
+    env = clean_env(CUDASWITCH_PATH=str(tmp_path / "tk"), PATH=f"{bin_dir}:/usr/bin:/bin")
+    out = subprocess.run(cudaswitch_cmd("exec", "--cuda", "12.4", "--", "nvcc"), env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ours", out.stderr

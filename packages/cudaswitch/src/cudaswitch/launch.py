@@ -20,7 +20,7 @@ from typing import NoReturn
 from .errors import CommandNotFound, SwitchError, VerifyError
 from .host import Host
 from .libsets import mixed
-from .plan import Plan
+from .plan import SHADOW_DIR, SHADOWED_TOOLS, Plan
 from .toolkits.model import Toolkit
 
 PROBE_FILE = os.path.join(os.path.dirname(__file__), "probe.py")
@@ -29,10 +29,34 @@ _MISSING_LIB_RE = re.compile(r"(lib[A-Za-z0-9_.+-]+\.so[0-9.]*): cannot open sha
 DEFAULT_LINK = "/usr/local/cuda"
 
 
+def shadowed(plan: Plan) -> str | None:
+    """Why the plan's command is a CUDA tool the chosen toolkit lacks, or None.
+
+    Such a name finds the stub in ``SHADOW_DIR`` first; this says which other copy it hides.
+    """
+    name = plan.argv[0] if plan.argv else ""
+    if "/" in name or name not in SHADOWED_TOOLS:
+        return None
+    path = plan.env.get("PATH", "")
+    found = shutil.which(name, path=path)
+    if not found or os.path.dirname(found) != SHADOW_DIR:
+        return None
+    rest = ":".join(p for p in path.split(":") if p and p != SHADOW_DIR)
+    other = shutil.which(name, path=rest)
+    tk = plan.target.toolkit
+    slot = f" (slot {plan.target.label})" if plan.target.label else ""
+    hidden = f"; {other} on PATH belongs to another toolkit and is hidden" if other else ""
+    return (f"{name} is not part of CUDA {tk.shown_version}{slot} at {tk.root}{hidden}; pick a "
+            f"toolkit that has {name} (`cudaswitch list` shows each one's components)")
+
+
 def exec_plan(plan: Plan) -> NoReturn:
     """Replace this process with the plan's command: argv verbatim, no shell, its own status."""
     if not plan.argv:
         raise CommandNotFound("no command given to run")
+    why = shadowed(plan)
+    if why:
+        raise CommandNotFound(why)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -31,6 +31,15 @@ STALE_CUDA_RE = re.compile(
 )
 
 
+# CUDA's own tools. A folder of stubs with these names comes right after the chosen toolkit's
+# bin folders on PATH: a tool the toolkit lacks then answers "not part of this toolkit" (exit
+# 127) instead of another toolkit's copy (a pinned wrapper in /usr/local/bin, say). Tools that
+# are separate products (nsys, ncu) are not shadowed.
+SHADOW_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shadow")
+SHADOWED_TOOLS = ("nvcc", "ptxas", "nvlink", "fatbinary", "cudafe++", "cuobjdump", "nvdisasm",
+                  "nvprune", "cu++filt", "bin2c", "compute-sanitizer")
+
+
 @dataclass(frozen=True)
 class Target:
     """What a process should run against: a toolkit, plus what a slot adds to it."""
@@ -95,7 +104,7 @@ def _additions(target: Target, compat_dir: str | None) -> dict[str, list[str]]:
     if compat_dir:
         libs.insert(0, compat_dir)
     return {
-        "PATH": list(target.extra_bin_dirs) + list(tk.bin_dirs),
+        "PATH": list(target.extra_bin_dirs) + list(tk.bin_dirs) + [SHADOW_DIR],
         "LD_LIBRARY_PATH": libs,
         "LIBRARY_PATH": list(tk.lib_dirs),
         "CPATH": list(tk.include_dirs),
