@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import pytest
 from k8s_helpers import affinity_matches, gfd_labels
@@ -41,6 +42,7 @@ RUNTIMES = [
     {"name": "cu124-550", "cuda": "12.4", "min_driver": "550.54.15"},
     {"name": "cu118-2part", "cuda": "11.8", "min_driver": "470.57"},
 ]
+EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples" / "cudaruntimes.yaml"
 NODES = [(f"n-{d}-{cc}", d, cc) for d in DRIVERS for cc in CCS]
 
 
@@ -213,3 +215,62 @@ def test_fleet_table_refuses_what_is_not_a_node_list():
         fleet_table({"kind": "Pod"}, [])
     with pytest.raises(PlacementError, match=r"metadata\.name"):
         fleet_table({"items": [{"metadata": {}}]}, [])
+
+
+def _kubectl_nodes(tmp_path):
+    """What `kubectl get nodes -o json` saves: a v1 List of Nodes."""
+    nodes = {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": "h100", "labels": gfd_labels("580.95.05", "13.0", "9.0",
+                                                 product="NVIDIA-H100-80GB-HBM3")},
+         "status": {"capacity": {"nvidia.com/gpu": "8"}}},
+        {"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": "t4", "labels": gfd_labels("470.256.02", "11.4", "7.5")}}]}
+    f = tmp_path / "nodes.json"
+    f.write_text(json.dumps(nodes))
+    return f
+
+
+def _cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_k8s_nodes_from_a_saved_node_list_as_json(tmp_path):
+    code, out, err = _cli(["k8s", "nodes", "--from", str(_kubectl_nodes(tmp_path)), "--runtimes",
+                           str(EXAMPLES), "--cuda", "12.4", "--json"])
+    assert code == 0, err
+    rows = {r["node"]: r for r in json.loads(out)}
+    assert rows["h100"]["gpu_product"] == "NVIDIA-H100-80GB-HBM3"
+    assert rows["h100"]["driver_cuda"] == "13.0" and rows["h100"]["compute_capability"] == "9.0"
+    assert rows["h100"]["fits"] == ["facefusion-cuda12", "facefusion-cuda11", "cuda=12.4"]
+    assert rows["t4"]["fits"] == ["facefusion-cuda11"]
+    why = {d["runtime"]: d["reason"] for d in rows["t4"]["does_not_fit"]}
+    assert "525.60.13" in why["cuda=12.4"] and "580.65.06" in why["blackwell-cuda13"]
+    code, text, _ = _cli(["k8s", "nodes", "--from", str(_kubectl_nodes(tmp_path)),
+                          "--runtimes", str(EXAMPLES)])
+    assert code == 0 and text.splitlines()[0].split()[:5] == ["NODE", "DRIVER", "CUDA", "GPU",
+                                                               "CC"]
+
+
+def test_k8s_nodes_from_a_file_stays_offline(tmp_path, monkeypatch):
+    """--from is the offline view: with no --runtimes or --cuda it shows the nodes' drivers and
+    GPUs and judges nothing, instead of reaching for a cluster that is not there."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    code, out, err = _cli(["k8s", "nodes", "--from", str(_kubectl_nodes(tmp_path)), "--json"])
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["node"] for r in rows] == ["h100", "t4"] and rows[0]["fits"] == []
+    assert "--runtimes" in err
+
+
+@pytest.mark.parametrize("content,needle", [
+    (None, "No such file"), ("{not json", "--from"), ('{"kind": "Pod"}', "items")])
+def test_k8s_nodes_refuses_a_bad_node_file(tmp_path, content, needle):
+    f = tmp_path / "nodes.json"
+    if content is not None:
+        f.write_text(content)
+    code, _, err = _cli(["k8s", "nodes", "--from", str(f), "--cuda", "12"])
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err

@@ -338,3 +338,27 @@ def test_the_server_certificate_is_really_checked(server, tmp_path):
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"), \
             httpx.Client(verify=ctx) as c:
         c.get(url + "/healthz")
+
+
+def test_a_large_valid_review_is_read_whole(server):
+    """A body spanning many TCP reads (here ~1 MiB of annotations) is admitted, not cut short."""
+    client, _, _ = server
+    obj = pod({"cudaswitch.io/cuda": "12.4", **{f"note.example.com/n{i}": "y" * 1000
+                                                 for i in range(1100)}})
+    assert len(json.dumps(review(obj))) > 2**20
+    response = admit(client, review(obj))
+    assert response["allowed"] is True and response["patch"]
+
+
+def test_a_huge_chunked_body_without_length_gets_400(server):
+    client, _, _ = server
+
+    def chunks():
+        yield b'{"apiVersion": "admission.k8s.io/v1", "pad": "'
+        for _ in range(9 * 16):
+            yield b"x" * 65536
+        yield b'"}'
+    r = client.post(MUTATE_PODS_PATH, content=chunks(),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400, (r.status_code, r.text[:300])
+    assert "byte limit" in r.json()["error"] and "allowed" not in r.text

@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--from", dest="source", metavar="FILE",
                    help="a saved `kubectl get nodes -o json` (default: the cluster)")
     n.add_argument("--runtimes", metavar="FILE",
-                   help="CudaRuntime objects, YAML or JSON (default: the cluster's)")
+                   help="CudaRuntime objects, YAML or JSON (default: the cluster's; none with "
+                        "--from)")
     n.add_argument("--cuda", action="append", default=[], metavar="SPEC",
                    help="also judge a bare CUDA spec, as cudaswitch.io/cuda would (repeatable)")
     add_json(n)
@@ -72,8 +73,11 @@ def _runtime_requests(args: argparse.Namespace, cfg_loader):
     if args.runtimes:
         with open(args.runtimes, encoding="utf-8") as f:
             objects = objects_from_text(f.read(), args.runtimes)
-    elif args.source and args.cuda:
+    elif args.source:  # a saved node list is the offline view: no cluster is asked
         objects = []
+        if not args.cuda:
+            print("cudaswitch: note: no runtime judged; add --runtimes FILE (CudaRuntime "
+                  "objects) or --cuda SPEC", file=sys.stderr)
     else:
         from ..k8s.apiclient import RUNTIMES_PATH, list_items
         objects = list_items(cfg_loader(), RUNTIMES_PATH)

@@ -29,10 +29,32 @@ CATALOG_KEY: web.AppKey[Callable[[], Catalog]] = web.AppKey("catalog", Callable)
 log = logging.getLogger("cudaswitch.webhook")
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body, at most ``MAX_BODY + 1`` bytes (``answer`` refuses more with a 400).
+
+    ``StreamReader.read(n)`` returns what has arrived so far, not ``n`` bytes: a review larger
+    than one TCP read (a pod with a long affinity, ~16 KiB) would be cut short and refused as
+    "not JSON". This reads to the end of the body, and stops once it is over the limit.
+    """
+    chunks, size = [], 0
+    while size <= MAX_BODY:
+        chunk = await request.content.read(MAX_BODY + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _review_view(handler: Handler):
     async def view(request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_BODY + 1)
-        status, data = answer(body, handler, request.app[CATALOG_KEY]())
+        length = request.content_length
+        if length is not None and length > MAX_BODY:  # refused before reading it
+            status, data = 400, {"error": f"body is {length} bytes, over the {MAX_BODY} "
+                                          "byte limit"}
+        else:
+            status, data = answer(await read_body(request), handler,
+                                  request.app[CATALOG_KEY]())
         if status != 200:
             log.warning("%s %s: %s", request.method, request.path, data.get("error"))
         return web.Response(status=status, body=json.dumps(data, separators=(",", ":")),
