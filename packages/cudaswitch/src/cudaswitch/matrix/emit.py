@@ -25,7 +25,7 @@ from ..versions import CudaVersion, SpecError
 from .jobs import SlotRef
 
 Flavour = Literal["github", "gitlab"]
-FLAVOURS: tuple[str, ...] = ("github", "gitlab")
+FLAVOURS: tuple[str, ...] = ("github", "gitlab", "kubernetes")
 DEFAULT_COMMAND = ("python", "-m", "pytest")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # YAML 1.1 reads these unquoted as booleans (GitHub's ``on:`` is the famous one).
@@ -35,7 +35,8 @@ _SHA256_FRAGMENT = re.compile(r"sha256=[0-9a-f]{64}")
 INSTALL_FROM_HELP = (
     "where CI gets cudaswitch (it is not on any package index): a wheel in the repository "
     "(dist/cudaswitch-0.1.0-py3-none-any.whl, built with `uv build`), a wheel URL with "
-    "#sha256=HASH, or git+https://HOST/REPO@COMMIT[#subdirectory=packages/cudaswitch]"
+    "#sha256=HASH, or git+https://HOST/REPO@COMMIT[#subdirectory=packages/cudaswitch]; "
+    "for kubernetes, the multi-CUDA image the Jobs run (cudaswitch image build)"
 )
 
 
@@ -227,6 +228,9 @@ def emit(flavour: str, refs: Sequence[SlotRef], argv: Sequence[str] = (),
     """The CI file as text, headed by how it was produced so it can be regenerated."""
     if flavour not in FLAVOURS:
         raise UsageError(f"--emit: one of {', '.join(FLAVOURS)} (got {flavour!r})")
+    if flavour == "kubernetes":
+        from .kubejobs import emit_kubernetes
+        return emit_kubernetes(refs, list(argv) or list(DEFAULT_COMMAND), install_from, runs_on)
     if not install_from:
         raise UsageError(f"--emit {flavour} needs --install-from: {INSTALL_FROM_HELP}")
     install = install_step(install_from)
