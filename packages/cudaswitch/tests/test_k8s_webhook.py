@@ -362,3 +362,16 @@ def test_a_huge_chunked_body_without_length_gets_400(server):
                     headers={"content-type": "application/json"})
     assert r.status_code == 400, (r.status_code, r.text[:300])
     assert "byte limit" in r.json()["error"] and "allowed" not in r.text
+
+
+def test_a_copied_placed_annotation_does_not_skip_placement(server):
+    """The idempotency mark is a digest anyone can copy; a pod carrying it without the affinity
+    it stands for (a hand-written or stripped spec) is still placed."""
+    client, _, _ = server
+    obj = pod({"cudaswitch.io/runtime": "facefusion-cuda12"})
+    placed = patched(obj, admit(client, review(obj)))
+    forged = pod({"cudaswitch.io/runtime": "facefusion-cuda12", "cudaswitch.io/placed":
+                  placed["metadata"]["annotations"]["cudaswitch.io/placed"]})
+    out = patched(forged, admit(client, review(forged)))
+    assert out["spec"].get("affinity") == placed["spec"]["affinity"]
+    assert not pod_affinity_matches(out, NODES["t4-470"])

@@ -4,8 +4,10 @@ A pod annotated ``cudaswitch.io/runtime: NAME`` or ``cudaswitch.io/cuda: SPEC`` 
 GPU containers, the selection variable the entrypoint reads and the runtime's ``env``, and a
 required node affinity that admits only nodes whose driver and GPU can run it. The pod's own
 required terms are kept: each of them is AND-ed with each of ours. The result is marked with
-an annotation holding a digest of what was applied, so admitting the output again changes
-nothing. Pods without either annotation are never touched.
+an annotation holding a digest of what was applied; admitting the output again changes
+nothing, because the digest matches and the pod's affinity already implies ours (a copied
+digest without that affinity does not skip placement). Pods without either annotation are
+never touched.
 """
 
 from __future__ import annotations
@@ -149,6 +151,34 @@ def _merge_terms(existing: Sequence[Mapping], ours: Sequence[Mapping]) -> list[d
     return out
 
 
+def _existing_terms(pod: Mapping) -> list | None:
+    affinity = pod["spec"].get("affinity")
+    node = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
+    required = node.get(_REQUIRED) if isinstance(node, Mapping) else None
+    existing = required.get("nodeSelectorTerms") if isinstance(required, Mapping) else None
+    return existing if isinstance(existing, list) else None
+
+
+def implies(existing: Sequence[Mapping] | None, ours: Sequence[Mapping]) -> bool:
+    """Every existing term holds all expressions of one of ours, so the pod's required affinity
+    already admits no node ours would refuse (what a placed pod looks like)."""
+    if not existing:
+        return False
+    wanted = [_expression_set(o) for o in ours]
+    return all(isinstance(e, Mapping) and any(w <= _expression_set(e) for w in wanted)
+               for e in existing)
+
+
+def _expression_set(term: Mapping) -> frozenset:
+    exprs = term.get("matchExpressions")
+    if not isinstance(exprs, list):
+        return frozenset()
+    return frozenset(
+        (str(x.get("key")), str(x.get("operator")),
+         tuple(map(str, x.get("values") or ())) if isinstance(x.get("values"), list) else ())
+        for x in exprs if isinstance(x, Mapping))
+
+
 def _affinity_ops(pod: Mapping, terms: list[dict]) -> list[dict]:
     spec = pod["spec"]
     affinity = spec.get("affinity")
@@ -196,8 +226,10 @@ def mutate_pod(pod: Mapping, catalog: Catalog) -> Decision:
     ops: list[dict] = []
     for i in indexes:
         ops += _env_ops(i, pod["spec"]["containers"][i], wanted)
-    if annotations.get(PLACED_ANNOTATION) != digest:
+    if annotations.get(PLACED_ANNOTATION) != digest or not implies(_existing_terms(pod), terms):
         ops += _affinity_ops(pod, terms)
-        ops.append({"op": "add", "path": _pointer("metadata", "annotations", PLACED_ANNOTATION),
-                    "value": digest})
+        if annotations.get(PLACED_ANNOTATION) != digest:
+            ops.append({"op": "add",
+                        "path": _pointer("metadata", "annotations", PLACED_ANNOTATION),
+                        "value": digest})
     return Decision(True, f"placed for CUDA {request.version} ({request.name})", tuple(ops))
