@@ -142,12 +142,13 @@ def legacy_spec(text: str) -> str:
 
 def read_request(cli_spec: str | None, env: Mapping[str, str],
                  default: tuple[str, str] | None = None,
-                 cli_slot: str | None = None) -> Request:
+                 cli_slot: str | None = None, spec_origin: str = "--cuda") -> Request:
     """The request, by the precedence above. Raises UsageError for a bad spec or two selectors
-    of the same rank."""
+    of the same rank. ``spec_origin`` names where ``cli_spec`` was given (``--cuda`` or a
+    command's positional argument), so that messages blame the right thing."""
     notes: list[str] = []
     if cli_slot is not None and cli_spec is not None:
-        raise _both("--slot", cli_slot, "--cuda", cli_spec)
+        raise _both("--slot", cli_slot, spec_origin, cli_spec)
     ours = env.get(SPEC_ENV) or None
     slot_var = env.get(SLOT_ENV) or None
     legacy = env.get(LEGACY_ENV) or None
@@ -155,7 +156,7 @@ def read_request(cli_spec: str | None, env: Mapping[str, str],
     if cli_slot is not None:
         return Request(None, "--slot", tuple(notes), slot=cli_slot)
     if cli_spec is not None:
-        return _spec(cli_spec, "--cuda", notes)
+        return _spec(cli_spec, spec_origin, notes)
     if ours and slot_var:
         raise _both(SLOT_ENV, slot_var, SPEC_ENV, ours)
     if ours and legacy and is_plain_version(legacy):
