@@ -179,3 +179,29 @@ def test_doctor_names_half_a_switch(wheel_roots, runtime_targets):
     env["CUDA_HOME"] = str(runtime_targets["11.8"] / "nvidia/cuda_runtime")
     found = json.loads(cs("doctor", "--json", env=env).stdout)["findings"]
     assert not [f for f in found if f["id"] == "mixed-toolkits"]
+
+
+@pytest.mark.parametrize("argv,source", [
+    (("which", "12"), "the SPEC argument"),
+    (("env", "12", "--shell", "bash"), "the SPEC argument"),
+    (("exec", "--cuda", "12", "--dry-run", "--", "true"), "--cuda"),
+])
+def test_messages_name_where_the_request_came_from(argv, source, wheel_roots):
+    """``which 12`` got its spec from a positional argument: saying --cuda misleads."""
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots))
+    flags = ("--json",) if argv[0] == "exec" else ("-v",)
+    out = cs(*argv[:-2], *flags, *argv[-2:], env=env)
+    said = out.stdout + out.stderr
+    assert out.returncode == 0, out.stderr
+    assert f"requested 12 (from {source})" in said  # env says why under -v
+    assert ("from --cuda" in said) is (source == "--cuda")
+    missing = cs(*(a if a != "12" else "10" for a in argv), env=env)
+    assert missing.returncode == 3
+    assert f"matches 10 (from {source})" in missing.stderr
+
+
+@pytest.mark.parametrize("cmd", ["which", "env"])
+def test_a_bad_positional_spec_is_not_blamed_on_cuda(cmd):
+    out = cs(cmd, "12.x")
+    assert out.returncode == 2 and "--cuda" not in out.stderr, out.stderr
+    assert "SPEC argument" in out.stderr

@@ -86,7 +86,7 @@ def test_two_selectors_of_one_rank_are_exit_2_naming_both(senv, flags, env_extra
 def test_a_flag_beats_a_variable(senv):
     env = {**senv, "CUDASWITCH_SLOT": "cuda11.8"}
     d = json.loads(slot_cli("which", "12.4", "--json", env=env).stdout)
-    assert d["slot"] == "cuda12.4" and d["request"]["origin"] == "--cuda"
+    assert d["slot"] == "cuda12.4" and d["request"]["origin"] == "the SPEC argument"
 
 
 def test_the_shell_active_toolkit_selects(senv):

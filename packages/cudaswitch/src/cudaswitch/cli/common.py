@@ -7,6 +7,10 @@ import os
 
 from ..flow import gather
 
+# How messages name a spec given as a command's positional argument (``which 12``), where
+# ``exec`` takes it as ``--cuda``.
+SPEC_ARGUMENT = "the SPEC argument"
+
 
 def add_search(p: argparse.ArgumentParser) -> None:
     p.add_argument("--search-path", action="append", default=[], metavar="DIR",

@@ -18,7 +18,7 @@ from ..launch import (
     verify,
     verify_provider,
 )
-from .common import add_json, add_search, command_argv, split_paths
+from .common import SPEC_ARGUMENT, add_json, add_search, command_argv, split_paths
 from .render import detail, emit, info, warn
 
 
@@ -154,7 +154,7 @@ def run_env(args: argparse.Namespace) -> int:
             info("nothing to restore: this shell was not switched by `cudaswitch env`")
         return 0
     outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
-                       args.force)
+                       args.force, spec_origin=SPEC_ARGUMENT)
     print(shellenv.render(outcome.plan, os.environ, shell))
     info(outcome.banner()[len("cudaswitch: "):])
     for line in outcome.as_dict().get("why", []):
@@ -164,7 +164,7 @@ def run_env(args: argparse.Namespace) -> int:
 
 def run_use(args: argparse.Namespace) -> int:
     outcome = run_flow([], os.environ, args.spec, None, split_paths(args.search_path),
-                       args.force)
+                       args.force, spec_origin=SPEC_ARGUMENT)
     tk = outcome.target.toolkit
     if tk.layout not in ("toolkit", "managed"):
         raise UsageError(f"{tk.root} is a {tk.layout} layout; /usr/local/cuda can only point at "

@@ -7,7 +7,7 @@ import os
 
 from ..flow import run_flow
 from ..select import verdicts
-from .common import add_json, add_search, host_and_toolkits, split_paths
+from .common import SPEC_ARGUMENT, add_json, add_search, host_and_toolkits, split_paths
 from .render import emit, table
 
 
@@ -92,7 +92,7 @@ def _mb(n: int | None) -> str:
 
 def run_which(args: argparse.Namespace) -> int:
     outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
-                       args.force)
+                       args.force, spec_origin=SPEC_ARGUMENT)
     data = outcome.as_dict()
     data["host"] = _host_dict(outcome.host)
     if os.environ.get("CUDASWITCH_ACTIVE"):
