@@ -107,8 +107,9 @@ class PortalProcess:
     """``cudaswitch portal`` in a child process, with accounts made by ``portal user add``."""
 
     def __init__(self, home: Path, database: str | None, wheel_roots: Path,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), default_store: bool = False) -> None:
         self.home, self.database, self.extra_args = home, database, extra_args
+        self.default_store = default_store  # no --data/--database: $CUDASWITCH_HOME/portal
         self.data = home / "portal"
         self.port = free_port()
         self.env = clean_env(CUDASWITCH_HOME=str(home), CUDASWITCH_PATH=str(wheel_roots))
@@ -116,6 +117,8 @@ class PortalProcess:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def store_args(self) -> list[str]:
+        if self.default_store:
+            return []
         return [*(["--database", self.database] if self.database else []),
                 "--data", str(self.data)]
 

@@ -20,9 +20,11 @@ def _add_store(p: argparse.ArgumentParser) -> None:
                         "$CUDASWITCH_HOME/portal); every worker must see the same folder")
 
 
-def _add_limits(p: argparse.ArgumentParser) -> None:
+def _add_limits(p: argparse.ArgumentParser, web: bool) -> None:
     p.add_argument("--workers", type=int, default=2, metavar="N",
-                   help="jobs this process runs at once, at most (default 2)")
+                   help="jobs this process runs at once, at most (default 2)"
+                        + ("; 0 serves pages only and leaves the jobs to `cudaswitch portal "
+                           "worker` processes on the same database" if web else ""))
     p.add_argument("--per-gpu", type=int, default=1, metavar="N",
                    help="jobs at once on one GPU, over all workers (default 1)")
     p.add_argument("--cpu-jobs", type=int, default=1, metavar="N",
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("portal", help="web portal: pick a runtime, run face-swap jobs in a "
                                       "browser")
     _add_store(p)
-    _add_limits(p)
+    _add_limits(p, web=True)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
@@ -48,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     w = ps.add_parser("worker", help="run jobs only (more machines on the same database)")
     _add_store(w)
-    _add_limits(w)
+    _add_limits(w, web=False)
     w.set_defaults(func=run_worker)
 
     u = ps.add_parser("user", help="add or list portal accounts")
@@ -82,9 +84,14 @@ def _modules():  # noqa: ANN202
     return accounts, config, db, server
 
 
-def _config(args: argparse.Namespace, **kw: object):  # noqa: ANN202
-    _a, config, _d, _s = _modules()
-    for name in ("workers", "per_gpu", "cpu_jobs"):
+def _config(args: argparse.Namespace, least_workers: int = 1,
+            **kw: object):  # noqa: ANN202
+    _a, config, db, _s = _modules()
+    if args.database:
+        db.check_url(args.database)
+    if getattr(args, "workers", 1) < least_workers:
+        raise UsageError(f"--workers: must be {least_workers} or more")
+    for name in ("per_gpu", "cpu_jobs"):
         if getattr(args, name, 1) < 1:
             raise UsageError(f"--{name.replace('_', '-')}: must be 1 or more")
     extra = {"per_gpu": getattr(args, "per_gpu", 1), "cpu_jobs": getattr(args, "cpu_jobs", 1)}
@@ -97,8 +104,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.nodes and not os.path.isfile(args.nodes):
         raise UsageError(f"--nodes {args.nodes}: no such file (give `kubectl get nodes -o json` "
                          "output)")
-    cfg = _config(args, max_upload=args.max_upload_mib * 2**20, nodes_file=args.nodes,
-                  secure_cookies=args.secure_cookies)
+    cfg = _config(args, least_workers=0, max_upload=args.max_upload_mib * 2**20,
+                  nodes_file=args.nodes, secure_cookies=args.secure_cookies)
     _a, _c, _d, server = _modules()
     print(f"cudaswitch portal: http://{args.host}:{args.port}/ (data {cfg.data_dir}, "
           f"{args.workers} worker(s))", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,7 +38,8 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001
     conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def check_url(url: str) -> URL:
+    """The parsed URL of a supported database, or a UsageError saying what would do."""
     try:
         parsed = make_url(url)
     except ArgumentError as e:
@@ -48,6 +49,12 @@ def make_engine(url: str) -> Engine:
     if backend not in SUPPORTED:
         raise UsageError(f"--database: {backend!r} is not supported; use sqlite:///PATH or "
                          "postgresql://USER@HOST/NAME")
+    return parsed
+
+
+def make_engine(url: str) -> Engine:
+    parsed = check_url(url)
+    backend = parsed.get_backend_name()
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite":
