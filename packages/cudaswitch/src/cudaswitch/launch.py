@@ -227,9 +227,20 @@ def verify_provider(plan: Plan, provider: str, toolkits: Sequence[Toolkit] = ())
     try:
         out = subprocess.run([python, ORT_CHECK_FILE, provider], env=dict(plan.env),
                              capture_output=True, text=True, timeout=300, check=False)
-        report = json.loads(out.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+    except (OSError, subprocess.SubprocessError) as e:
         raise VerifyError(f"the onnxruntime check did not run with {python}: {e}") from e
+    lines = out.stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        how = (f"killed by {signal.Signals(-out.returncode).name}" if out.returncode < 0
+               else f"exit {out.returncode} without a report")
+        tail = (out.stderr.strip().splitlines() or [""])[-1][-200:]
+        raise VerifyError(f"the onnxruntime check crashed with {python} ({how})"
+                          + (f": {tail}" if tail else "")
+                          + "; a library it loaded is broken or of another CUDA")
     wanted = report.get("provider", provider)
     if report.get("error") and "active" not in report:
         raise VerifyError(report["error"])
