@@ -6,6 +6,7 @@ ones docs/portal.md shows); otherwise they go to a temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -15,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from k8s_helpers import gfd_labels
 from PIL import Image
-
 from portal_support import (
     PASSWORD,
     TREE_SCRIPT,
@@ -46,7 +47,12 @@ def shots(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory, wheel_roots):
     home = tmp_path_factory.mktemp("portal-browser")
-    p = PortalProcess(home, None, wheel_roots, ("--workers", "2"))
+    nodes = home / "nodes.json"  # a stand-in node list: no kube-apiserver here
+    nodes.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"metadata": {"name": "h100-a", "labels": gfd_labels("580.95.05", "13.0", "9.0")}},
+        {"metadata": {"name": "t4-old", "labels": gfd_labels("470.256.02", "11.4", "7.5")}},
+    ]}))
+    p = PortalProcess(home, None, wheel_roots, ("--workers", "2", "--nodes", str(nodes)))
     p.add_users()
     script = home / "tree.py"
     script.write_text(TREE_SCRIPT)
@@ -145,6 +151,14 @@ def test_viewer_sees_runtimes_and_host_but_cannot_submit(browser, portal, shots)
     page.screenshot(path=str(shots / "runtimes.png"), full_page=True)
     page.goto("/host")
     page.screenshot(path=str(shots / "host.png"), full_page=True)
+    page.get_by_role("link", name="Fleet").click()
+    assert page.get_by_role("rowheader", name="t4-old").count() == 1
+    page.screenshot(path=str(shots / "fleet.png"), full_page=True)
+    page.goto("/account")
+    page.get_by_label("What it is for").fill("nightly-script")
+    page.get_by_role("button", name="Make a token").click()
+    assert page.locator("#new-token").inner_text().startswith("csp_")
+    page.screenshot(path=str(shots / "account.png"), full_page=True)
     page.context.close()
 
 
@@ -166,18 +180,76 @@ def test_forged_form_without_csrf_token_is_refused(browser, portal):
     page.context.close()
 
 
+# WCAG 2 contrast of every element that holds text of its own, against the first opaque
+# background behind it: 4.5:1, or 3:1 for large text; disabled controls are exempt (WCAG 1.4.3).
+CONTRAST = """() => {
+  const rgb = c => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(',').map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const lin = v => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  };
+  const lum = c => 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+  const behind = e => {
+    for (let n = e; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c && c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  const off = e => {
+    const label = e.closest('label');
+    return e.matches(':disabled') || (label && label.control && label.control.disabled);
+  };
+  const bad = [];
+  for (const e of document.querySelectorAll('body *')) {
+    if (!e.getClientRects().length || e.closest('.skip') || off(e)) continue;
+    if (![...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(e), a = lum(rgb(st.color)), b = lum(behind(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && +st.fontWeight >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      bad.push(e.tagName + ' "' + e.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+    }
+  }
+  return bad;
+}"""
+
+
+def test_text_contrast_meets_wcag_aa_on_every_page(browser, portal):
+    page = _page(browser, portal, "admin")
+    for path in ("/jobs", "/jobs/new", "/runtimes", "/host", "/fleet", "/account", "/admin",
+                 "/jobs/1"):
+        page.goto(path)
+        low = page.evaluate(CONTRAST)
+        assert low == [], f"{path}: text below WCAG AA contrast: {low[:5]}"
+    page.context.close()
+    login = _page(browser, portal, None)
+    login.goto("/login")
+    assert login.evaluate(CONTRAST) == []
+    login.context.close()
+
+
 def test_every_form_control_has_a_label_and_the_phone_layout_fits(browser, portal, shots):
     page = _page(browser, portal, "runner", viewport={"width": 390, "height": 844},
                  device_scale_factor=1, is_mobile=True, has_touch=True)
-    for path in ("/jobs/new", "/jobs", "/runtimes", "/account"):
+    for path in ("/jobs/new", "/jobs", "/runtimes", "/host", "/fleet", "/account", "/jobs/1"):
         page.goto(path)
         unlabeled = page.evaluate("""() => [...document.querySelectorAll(
             'input:not([type=hidden]), select, textarea')].filter(
             e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(
             e => e.name || e.id)""")
         assert unlabeled == [], f"{path}: controls without a label: {unlabeled}"
-        overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
-        assert not overflow, f"{path}: wider than a phone screen"
+        wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(
+            e => e.getBoundingClientRect().right > 391
+                 && !e.closest('.scroll')).map(e => e.tagName + '#' + (e.id || e.name || ''))""")
+        assert wide == [], f"{path}: wider than a 390-pixel phone screen: {wide[:5]}"
+        assert page.evaluate("window.innerWidth") == 390
     page.goto("/jobs/new")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
