@@ -8,11 +8,8 @@ import shlex
 import time
 
 from ..errors import UsageError
+from ..units import human_size
 from .render import emit, table, warn
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
 
 
 def _load(args: argparse.Namespace):
@@ -170,15 +167,15 @@ def _detect_or_none() -> str | None:
 def _report_text(d: dict) -> str:
     out = []
     for img in d["images"]:
-        out.append(f"{img['ref']}  {_mb(img['layer_bytes'])} "
-                   f"({_mb(img['shared_bytes'])} in layers shared with the other images)")
-        out.append(table([[la["digest"][7:19], _mb(la["size"]), la["created_by"][:90]]
+        out.append(f"{img['ref']}  {human_size(img['layer_bytes'])} "
+                   f"({human_size(img['shared_bytes'])} in layers shared with the other images)")
+        out.append(table([[la["digest"][7:19], human_size(la["size"]), la["created_by"][:90]]
                           for la in img["layers"]], ["  layer", "size", "step"]))
-    out.append(f"sum of the images: {_mb(d['sum_of_images'])}; stored once: "
-               f"{_mb(d['stored_once'])}; built in {d['total_seconds']} s")
+    out.append(f"sum of the images: {human_size(d['sum_of_images'])}; stored once: "
+               f"{human_size(d['stored_once'])}; built in {d['total_seconds']} s")
     st = d.get("storage") or {}
     if st.get("bytes") is not None:
-        out.append(f"local storage now holds {_mb(st['bytes'])} ({st['how']})")
+        out.append(f"local storage now holds {human_size(st['bytes'])} ({st['how']})")
     tags = [t for ts in d["tags"].values() for t in ts]
     out.append("tags: " + ", ".join(tags))
     return "\n".join(out)
