@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +136,25 @@ def test_fish_completes_for_real():
                           env=completion_env())
     assert proc.returncode == 0, proc.stderr
     assert "--off" in proc.stdout.split()
+
+
+@pytest.mark.parametrize("n,text", [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"),
+                                    (3 * 2**20 + 2**19, "3.5 MiB"), (3_000_000_000, "2.8 GiB"),
+                                    (2**50, "1024.0 TiB")])
+def test_one_size_style(n, text):
+    from cudaswitch.units import human_size
+    assert human_size(n) == text
+
+
+SIZE_HANDMADE = re.compile(r"1e6|1000\s*\*\*\s*2|/\s*2\s*\*\*\s*20|\bMB\b|:,\.\df")
+
+
+def test_no_command_formats_sizes_by_itself():
+    """Sizes go through ``units.human_size`` (binary units, as uv prints them), so that
+    ``list --sizes``, ``slot list``, ``uninstall``, ``image`` and the install progress agree."""
+    src = Path(__file__).resolve().parents[1] / "src" / "cudaswitch"
+    files = [*(src / "cli").glob("*.py"), src / "install" / "progress.py"]
+    offenders = [f"{f.name}:{i}" for f in files
+                 for i, line in enumerate(f.read_text().splitlines(), 1)
+                 if SIZE_HANDMADE.search(line.split("#")[0])]
+    assert offenders == []

@@ -6,15 +6,12 @@ import argparse
 import os
 
 from ..errors import UsageError
-from .render import emit, table, warn
+from ..units import human_size
+from .render import emit, is_quiet, table, warn
 
 WITH_HELP = ("comma-separated components: cudart, nvrtc, cublas, cufft, curand, cusolver, "
              "cusparse, nvjitlink, cupti, cudnn, tensorrt, nvcc (13.x), ptxas (11/12), ... "
              "(default: cudart)")
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
 
 
 def _components(text: str | None) -> list[str]:
@@ -33,7 +30,7 @@ def _options(args: argparse.Namespace, prefix: str | None = None, source: bool =
     return InstallOptions(env=dict(os.environ), wheelhouse=wheelhouse,
                           index_url=getattr(args, "index_url", None), prefix=prefix,
                           reporter=Reporter(mode="quiet" if getattr(args, "json", False)
-                                            else None))
+                                            or is_quiet() else None))
 
 
 def _manifest(args: argparse.Namespace):
@@ -135,7 +132,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
     def text(r: dict) -> str:
         s = (f"removed slot {r['name']} ({r['removed_files']} files) from {r['root']}; "
-             f"store freed {_mb(r['store_bytes_freed'])}")
+             f"store freed {human_size(r['store_bytes_freed'])}")
         if r["left"]:
             s += "\nleft in place (not installed by cudaswitch):\n  " + "\n  ".join(r["left"])
         return s
@@ -162,8 +159,9 @@ def cmd_slot_list(args: argparse.Namespace) -> int:
         root, s = sizes.get(n, (None, {}))
         data.append({"name": n, "installed": root is not None, "root": root, **s})
     emit(data, args.json, lambda d: table(
-        [[r["name"], str(r.get("release") or "-"), _mb(r["apparent"]) if r["installed"] else "-",
-          _mb(r["unique"]) if r["installed"] else "-", r["root"] or "not installed"]
+        [[r["name"], str(r.get("release") or "-"),
+          human_size(r["apparent"]) if r["installed"] else "-",
+          human_size(r["unique"]) if r["installed"] else "-", r["root"] or "not installed"]
          for r in d], ["slot", "cuda", "apparent", "unique", "root"]))
     return 0
 

@@ -7,6 +7,7 @@ import os
 
 from ..flow import run_flow
 from ..select import verdicts
+from ..units import human_size
 from .common import SPEC_ARGUMENT, add_json, add_search, host_and_toolkits, split_paths
 from .render import emit, table
 
@@ -87,7 +88,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _mb(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**20:.1f} MiB"
+    return "-" if n is None else human_size(n)
 
 
 def run_which(args: argparse.Namespace) -> int:
