@@ -139,3 +139,54 @@ def test_atomic_write_with_a_root_refuses_outside(tmp_path):
         fsguard.atomic_write(str(tmp_path / "other"), "x", root=root)
     fsguard.atomic_write(str(tmp_path / "ctx" / "ok"), "x", root=root)
     assert (tmp_path / "ctx" / "ok").read_text() == "x"
+
+
+def test_ensure_dir_refuses_to_create_through_a_planted_link(tmp_path):
+    home = fsguard.home_root(str(tmp_path / "home"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "home" / "store").symlink_to(elsewhere)
+    with pytest.raises(fsguard.RefusedError, match="symbolic link"):
+        fsguard.ensure_dir(str(tmp_path / "home" / "store" / "sha256" / "ab"), home)
+    assert list(elsewhere.iterdir()) == []
+    made = fsguard.ensure_dir(str(tmp_path / "home" / "toolkits" / "x"), home)
+    assert os.path.isdir(made) and not os.path.islink(made)
+    with pytest.raises(fsguard.RefusedError, match="outside"):
+        fsguard.ensure_dir(str(tmp_path / "other"), home)
+
+
+def test_sub_root_is_a_real_folder_inside_its_root(tmp_path):
+    home = fsguard.home_root(str(tmp_path / "home"))
+    (tmp_path / "home" / "slot").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "home" / "link").symlink_to(tmp_path / "outside")
+    assert fsguard.sub_root(home, str(tmp_path / "home" / "slot")).path.endswith("slot")
+    for bad in (tmp_path / "home" / "link", tmp_path / "outside", tmp_path / "home"):
+        with pytest.raises(fsguard.RefusedError):
+            fsguard.sub_root(home, str(bad))
+
+
+def test_discard_removes_only_a_marked_folder_and_not_what_its_links_point_at(tmp_path):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "f").write_text("x")
+    unmarked = tmp_path / "unmarked"
+    unmarked.mkdir()
+    with pytest.raises(fsguard.RefusedError):
+        fsguard.discard(fsguard.Root(str(unmarked)))
+    built = fsguard.claim(str(tmp_path / "built"))
+    (tmp_path / "built" / "link").symlink_to(keep)
+    assert fsguard.discard(built) >= 2
+    assert not (tmp_path / "built").exists() and (keep / "f").read_text() == "x"
+
+
+def test_marked_root_accepts_the_markers_given_and_no_link(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "cudaswitch-slot.json").write_text("{}")
+    with pytest.raises(fsguard.RefusedError):
+        fsguard.marked_root(str(d))
+    assert fsguard.marked_root(str(d), (fsguard.MARKER, "cudaswitch-slot.json")).path == str(d)
+    (tmp_path / "l").symlink_to(d)
+    with pytest.raises(fsguard.RefusedError):
+        fsguard.marked_root(str(tmp_path / "l"), (fsguard.MARKER, "cudaswitch-slot.json"))

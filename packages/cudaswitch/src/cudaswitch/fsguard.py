@@ -20,8 +20,15 @@ API (stable):
     Take a folder for cudaswitch's own output: created when absent, marked when empty,
     accepted when it already carries the marker; a non-empty folder without the marker is
     refused (``RefusedError``), as is a symlink, a file, ``/`` or a system folder.
-``marked_root(path) -> Root``
-    A folder that must already carry the marker (no creating, no marking).
+``marked_root(path, markers=(MARKER,)) -> Root``
+    A folder that must already carry one of ``markers`` (no creating, no marking).
+``sub_root(root, path) -> Root``
+    A real folder (not a link) inside ``root``, as a root of its own (a slot in the home).
+``ensure_dir(path, root) -> str``
+    Create ``path`` and its parents inside ``root``; refuses when any part of it is a
+    symbolic link or not a folder (a planted link is never written through).
+``discard(root) -> int``
+    Remove the whole marked folder ``root`` itself (a leftover build), links not followed.
 ``is_marked(path) -> bool``
     Whether ``path`` is a real folder holding the marker as a regular file.
 ``contains(root, path) -> bool``
@@ -89,12 +96,7 @@ def _check_not_system(real: str, given: str) -> None:
 
 
 def is_marked(path: str) -> bool:
-    try:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            return False
-        return stat.S_ISREG(os.lstat(os.path.join(path, MARKER)).st_mode)
-    except OSError:
-        return False
+    return _marked_by(path, MARKER)
 
 
 def _write_marker(real: str) -> None:
@@ -134,12 +136,63 @@ def claim(path: str, what: str = "folder") -> Root:
     return Root(real)
 
 
-def marked_root(path: str) -> Root:
+def marked_root(path: str, markers: tuple[str, ...] = (MARKER,)) -> Root:
     real = _real(path)
     _check_not_system(real, path)
-    if not is_marked(real):
+    if os.path.islink(path) or not any(_marked_by(real, m) for m in markers):
         raise RefusedError(f"{path}: not a folder made by cudaswitch (no {MARKER} in it)")
     return Root(real)
+
+
+def _marked_by(path: str, marker: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode) and \
+            stat.S_ISREG(os.lstat(os.path.join(path, marker)).st_mode)
+    except OSError:
+        return False
+
+
+def sub_root(root: Root, path: str) -> Root:
+    if not contains(root, path):
+        raise RefusedError(f"{path}: outside {root.path}")
+    parent, name = _placed(path)
+    full = os.path.join(parent, name)
+    if not stat.S_ISDIR(os.lstat(full).st_mode):
+        raise RefusedError(f"{path}: not a folder (a symbolic link or a file)")
+    return Root(full)
+
+
+def ensure_dir(path: str, root: Root) -> str:
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full, root.path)  # as written: a link inside is met on the walk
+    if rel == ".." or rel.startswith("../"):  # or the root named through a link above it
+        if full != root.path and not contains(root, full):
+            raise RefusedError(f"{path}: outside {root.path}")
+        rel = os.path.relpath(os.path.join(*_placed(full)), root.path)
+    cur = root.path
+    for part in [] if rel == "." else rel.split(os.sep):
+        cur = os.path.join(cur, part)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(cur)
+        st = os.lstat(cur)
+        if not stat.S_ISDIR(st.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
+            raise RefusedError(f"{cur} is {kind}; cudaswitch writes only into real folders "
+                               "it made (remove it by hand)")
+    return cur
+
+
+def discard(root: Root) -> int:
+    if not is_marked(root.path):
+        raise RefusedError(f"{root.path}: not a folder made by cudaswitch; left alone")
+    parent, name = _placed(root.path)
+    pfd = os.open(parent, _DIR_FLAGS)
+    try:
+        return _remove_at(pfd, name)
+    except FileNotFoundError:
+        return 0
+    finally:
+        os.close(pfd)
 
 
 def _placed(path: str) -> tuple[str, str]:
@@ -245,4 +298,5 @@ def atomic_write_json(path: str, obj: Any, mode: int | None = None, root: Root |
 
 
 __all__ = ["MARKER", "RefusedError", "Root", "atomic_file", "atomic_write", "atomic_write_json",
-           "claim", "contains", "home_root", "is_marked", "marked_root", "remove"]
+           "claim", "contains", "discard", "ensure_dir", "home_root", "is_marked", "marked_root",
+           "remove", "sub_root"]
