@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cudaswitch.errors import NoMatchError, UsageError
@@ -224,3 +226,58 @@ def test_unknown_slot_names_the_slots(tmp_path):
         target_for_slot("declared", env, (), None)
     assert load_manifest(None, {"CUDASWITCH_CONFIG": str(tmp_path / "none.toml"),
                                 "CUDASWITCH_HOME": str(tmp_path)}) is None
+
+
+@pytest.mark.parametrize("text", [
+    '[[slot]]\nname="a"\ncuda="12.4"\ncudnn="' + "9" * 5000 + '"\n',
+    '[[slot]]\nname="a"\ncuda="12.4"\ncudnn=">=9.' + "1" * 5000 + '"\n',
+    '[[slot]]\nname="a"\ncuda="12.4"\ntensorrt="10.' + "1" * 5000 + '"\n',
+    '[[slot]]\nname="a"\ncuda="12.4"\npackages=["numpy==' + "9" * 5000 + '"]\n',
+    '[[slot]]\nname="a"\ncuda="' + "1" * 5000 + '"\n',
+    "x = " + "[" * 5000 + "]" * 5000 + "\n",
+    "x = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n",
+], ids=["cudnn-5000-digits", "cudnn-range", "tensorrt", "package", "cuda", "deep-array",
+        "deep-table"])
+def test_hostile_manifest_values_are_usage_errors(text):
+    """Numbers too long for int() and nesting too deep for the parser are bad input, not a
+    ValueError or RecursionError from deep inside."""
+    with pytest.raises(UsageError) as e:
+        parse(text)
+    assert len(str(e.value)) < 400
+
+
+def _damage(lock: dict, how: str) -> object:
+    if how.startswith("raw:"):
+        return how[4:]
+    key, _, value = how.partition("=")
+    value = json.loads(value)
+    target = lock
+    *parents, last = key.split(".")
+    for p in parents:
+        target = target[p]
+    target[last] = value
+    return lock
+
+
+@pytest.mark.parametrize("how", [
+    "slots=[]", "slots.a=5", "slots.a.wheels=5", 'slots.a.wheels=[{"name": 1}]',
+    "slots.a.wheels=[7]", 'format="1"', "slots.a.request=5", "manifest_sha256=5",
+    'slots.a.wheels=[{"name": "x", "version": "1", "filename": "../x.whl", "url": "u", '
+    '"sha256": "00"}]',
+    "raw:[]", "raw:" + "{" * 100000, "raw:\xff\xfe not utf-8", "raw:",
+], ids=lambda v: v[:30])
+def test_a_lock_with_wrong_types_is_exit_2_naming_the_file(tmp_path, how):
+    path = tmp_path / "cudaswitch.toml"
+    path.write_text('[[slot]]\nname="a"\ncuda="12.4"\n')
+    m = load_manifest(str(path), {})
+    w = Wheel("nvidia-cuda-runtime-cu12", "12.4.127", "x.whl", "file:///x.whl", "0" * 64)
+    lock = tmp_path / "cudaswitch.lock"
+    write_lock(m, {"a": [w]})
+    bad = _damage(json.loads(lock.read_text()), how)
+    if isinstance(bad, str):
+        lock.write_bytes(bad.encode("latin-1"))
+    else:
+        lock.write_text(json.dumps(bad))
+    with pytest.raises(UsageError) as e:
+        read_lock(m)
+    assert str(lock) in str(e.value)

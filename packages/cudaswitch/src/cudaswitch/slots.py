@@ -43,6 +43,7 @@ from .install.releases import (
 )
 from .plan import PATH_VARS, Target
 from .select import config_paths
+from .slotrecord import RECORD_NAME, RecordError, load_record
 from .toolkits.layout import probe_toolkit
 from .toolkits.model import Toolkit
 from .toolkits.search import data_home
@@ -53,7 +54,6 @@ try:  # Python 3.11+
 except ModuleNotFoundError:  # pragma: no cover - 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-RECORD_NAME = "cudaswitch-slot.json"
 PREFIXES_NAME = "prefixes.json"
 EXTRA_RELEASES_ENV = "CUDASWITCH_EXTRA_RELEASES"
 
@@ -65,6 +65,8 @@ REQUIREMENT_RE = re.compile(
     rf"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[A-Za-z0-9._,-]+\])?"
     rf"\s*(?P<spec>{_SPEC_PIECE}(?:\s*,\s*{_SPEC_PIECE})*)?\s*$"
 )
+# A version part longer than this is no version (and int() of 5,000 digits raises).
+_LONG_NUMBER_RE = re.compile(r"\d{10}")
 INTERPRETER_RE = re.compile(r"^[A-Za-z0-9_./+-]{1,200}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Variables the plan owns; a slot may not set them.
@@ -294,9 +296,10 @@ def make_slot(data: Mapping[str, object], where: str = "slot",
     for lib in ("cudnn", "tensorrt"):
         spec = data.get(lib)
         if spec is not None:
-            if not isinstance(spec, str) or not LIB_SPEC_RE.match(spec):
-                raise UsageError(f"{where}: {lib} = {spec!r} is not a version or version range "
-                                 f"(e.g. \"8.9.*\", \"9.1.0.70\", \">=10.1,<10.2\")")
+            if not isinstance(spec, str) or len(spec) > 200 or _LONG_NUMBER_RE.search(spec) \
+                    or not LIB_SPEC_RE.match(spec):
+                raise UsageError(f"{where}: {lib} = {str(spec)[:80]!r} is not a version or "
+                                 f"version range (e.g. \"8.9.*\", \"9.1.0.70\", \">=10.1,<10.2\")")
             if lib not in comps:
                 comps.append(lib)
         libspecs[lib] = spec.strip() if isinstance(spec, str) else None
@@ -307,8 +310,8 @@ def make_slot(data: Mapping[str, object], where: str = "slot",
         raise UsageError(f"{where}: python = {python!r} is not an interpreter name or path")
     packages = _strings(data.get("packages", []), f"{where}: packages")
     for p in packages:
-        if not REQUIREMENT_RE.match(p):
-            raise UsageError(f"{where}: package {p!r} is not a plain requirement "
+        if len(p) > 400 or _LONG_NUMBER_RE.search(p) or not REQUIREMENT_RE.match(p):
+            raise UsageError(f"{where}: package {p[:80]!r} is not a plain requirement "
                              "(name[extras] followed by version clauses; no URLs or options)")
     if packages and python is None:
         python = "python3"
@@ -465,6 +468,8 @@ def parse_manifest(text: str, path: str, env: Mapping[str, str] | None = None) -
     except tomllib.TOMLDecodeError as e:
         hint = " (a slot name used twice?)" if "overwrite" in str(e).lower() else ""
         raise UsageError(f"{path}: not valid TOML: {e}{hint}") from e
+    except RecursionError as e:
+        raise UsageError(f"{path}: nested too deeply to be a manifest") from e
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
         hint = " (declare slots as [[slot]] tables with a name)" if "slots" in unknown else ""
@@ -533,12 +538,13 @@ def read_prefixes(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def read_record(root: str) -> dict | None:
+    """The slot's checked record as a dict; None when absent or damaged (listings skip it;
+    ``install`` and ``uninstall`` use ``slotrecord.load_record``, which names the fault)."""
     try:
-        with open(os.path.join(root, RECORD_NAME), encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        rec = load_record(root)
+    except (RecordError, OSError):
         return None
-    return data if isinstance(data, dict) else None
+    return rec.as_dict() if rec else None
 
 
 def installed_slots(env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -13,37 +13,15 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ..errors import UsageError
+from ..slotrecord import Wheel
 from ..slots import Slot
 from .pip import IndexOptions, PipError, dry_run_report
 from .releases import CUDNN_PACKAGE, NVIDIA_INDEX, TENSORRT_PACKAGE, TOOLKIT_EXTRAS
 
 _EXTRA_RE = re.compile(r"""extra\s*==\s*['"]([A-Za-z0-9_.-]+)['"]""")
-
-
-@dataclass(frozen=True)
-class Wheel:
-    name: str
-    version: str
-    filename: str
-    url: str
-    sha256: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, object]) -> Wheel:
-        try:
-            w = cls(*(str(d[k]) for k in ("name", "version", "filename", "url", "sha256")))
-        except KeyError as e:
-            raise UsageError(f"lock entry without {e}: {dict(d)!r:.120}") from e
-        if not re.fullmatch(r"[0-9a-f]{64}", w.sha256) or "/" in w.filename \
-                or not w.filename.endswith(".whl"):
-            raise UsageError(f"bad lock entry for {w.name}: {w.filename!r} {w.sha256!r}")
-        return w
 
 
 @dataclass(frozen=True)
