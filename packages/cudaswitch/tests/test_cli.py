@@ -205,3 +205,47 @@ def test_a_bad_positional_spec_is_not_blamed_on_cuda(cmd):
     out = cs(cmd, "12.x")
     assert out.returncode == 2 and "--cuda" not in out.stderr, out.stderr
     assert "SPEC argument" in out.stderr
+
+
+def test_list_header_without_a_driver_says_so(wheel_roots):
+    out = cs("list", env=clean_env(CUDASWITCH_PATH=str(wheel_roots)))
+    head = out.stdout.splitlines()[0]
+    assert "none via none" not in head and "via None" not in head, head
+    assert head.startswith("no NVIDIA driver found"), head
+
+
+def test_list_header_names_the_driver_and_where_it_came_from(wheel_roots):
+    out = cs("list", env=clean_env(CUDASWITCH_PATH=str(wheel_roots),
+                                   CUDASWITCH_DRIVER_VERSION="580.95.05"))
+    head = out.stdout.splitlines()[0]
+    assert head.startswith("driver 580.95.05 (CUDA 13.0) from CUDASWITCH_DRIVER_VERSION"), head
+
+
+def test_list_marks_the_shells_active_toolkit(wheel_roots):
+    """After `eval "$(cudaswitch env 11.8)"`, `list` marks 11.8 as Lmod marks a loaded module."""
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots))
+    code = cs("env", "11.8", "--shell", "bash", env=env).stdout
+    shell = subprocess.run(["bash", "-c", code + "\nenv -0"], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    switched = dict(kv.split("=", 1) for kv in shell.split("\0") if "=" in kv)
+    text = cs("list", env=switched).stdout
+    marked = [line for line in text.splitlines() if "(active)" in line]
+    assert len(marked) == 1 and marked[0].startswith("11.8."), text
+    assert "active" in text.splitlines()[-1]  # the legend says what the mark means
+    data = json.loads(cs("list", "--json", env=switched).stdout)
+    assert [t["version"][:4] for t in data["toolkits"] if t["active"]] == ["11.8"]
+    plain = cs("list", env=env).stdout
+    assert "(active)" not in plain
+
+
+def test_which_shows_the_active_toolkit_it_ranked_below_an_argument(wheel_roots):
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots))
+    code = cs("env", "11.8", "--shell", "bash", env=env).stdout
+    shell = subprocess.run(["bash", "-c", code + "\nenv -0"], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    switched = dict(kv.split("=", 1) for kv in shell.split("\0") if "=" in kv)
+    picked_by_shell = cs("which", env=switched).stdout
+    assert picked_by_shell.startswith("CUDA 11.8.") and "CUDASWITCH_ACTIVE" in picked_by_shell
+    overridden = cs("which", "12", env=switched).stdout
+    assert overridden.startswith("CUDA 12.4.")
+    assert "this shell's active toolkit" in overridden and "cuda-11.8" in overridden, overridden

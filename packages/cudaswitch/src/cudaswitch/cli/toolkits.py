@@ -6,7 +6,8 @@ import argparse
 import os
 
 from ..flow import run_flow
-from ..select import verdicts
+from ..host import DRIVER_ENV
+from ..select import ACTIVE_ENV, verdicts
 from ..units import human_size
 from .common import SPEC_ARGUMENT, add_json, add_search, host_and_toolkits, split_paths
 from .render import emit, table
@@ -40,14 +41,40 @@ def _host_dict(host) -> dict:
     }
 
 
+# Where the host's facts came from, as a user would look them up or set them.
+_SOURCES = {"override": DRIVER_ENV, "sysfs": "/sys/module/nvidia/version",
+            "procfs": "/proc/driver/nvidia/version", "nvml": "NVML"}
+
+
+def _host_line(h: dict) -> str:
+    """``driver 580.95.05 (CUDA 13.0) from NVML; GPUs: 0: ...``, or that none was found."""
+    if h["driver_version"]:
+        cuda = f" (CUDA {h['driver_cuda']})" if h["driver_cuda"] else ""
+        driver = (f"driver {h['driver_version']}{cuda} from "
+                  f"{_SOURCES.get(h['driver_source'], h['driver_source'])}")
+    else:
+        driver = f"no NVIDIA driver found ({DRIVER_ENV} checks against one)"
+    gpus = ", ".join(f"{g['index']}: {g['name']} (cc {g['compute_capability']})"
+                     for g in h["gpus"]) or "none"
+    return f"{driver}; GPUs: {gpus}"
+
+
+def _active_root(env) -> str | None:
+    """The root of ``CUDASWITCH_ACTIVE`` (``NAME@ROOT``), resolved; None when unset or bad."""
+    _name, sep, root = (env.get(ACTIVE_ENV) or "").partition("@")
+    return os.path.realpath(root) if sep and os.path.isabs(root) else None
+
+
 def run_list(args: argparse.Namespace) -> int:
     host, toolkits = host_and_toolkits(args)
     judged = verdicts(toolkits, host)
+    active = _active_root(os.environ)
     rows = []
     for t in toolkits:
         d = t.as_dict()
         v = judged.get(t.root)
         d.update(v.as_dict() if v else {"verdict": "broken", "reason": t.broken})
+        d["active"] = active is not None and os.path.realpath(t.root) == active
         rows.append(d)
     if getattr(args, "sizes", False):
         try:
@@ -61,16 +88,12 @@ def run_list(args: argparse.Namespace) -> int:
     data = {"host": _host_dict(host), "toolkits": rows}
 
     def text(data: dict) -> str:
-        h = data["host"]
-        head = (f"driver {h['driver_version'] or 'none'}"
-                f"{' (CUDA ' + h['driver_cuda'] + ')' if h['driver_cuda'] else ''}"
-                f" via {h['driver_source']}; GPUs: "
-                + (", ".join(f"{g['index']}: {g['name']} (cc {g['compute_capability']})"
-                             for g in h["gpus"]) or "none"))
+        head = _host_line(data["host"])
         sized = any("sizes" in r for r in data["toolkits"])
         rows = []
         for r in data["toolkits"]:
-            row = [r["shown_version"], r["verdict"], r["layout"], ",".join(r["components"]) or "-"]
+            version = r["shown_version"] + (" (active)" if r["active"] else "")
+            row = [version, r["verdict"], r["layout"], ",".join(r["components"]) or "-"]
             if sized:
                 sz = r.get("sizes") or {}
                 row += [_mb(sz.get("apparent")), _mb(sz.get("unique"))]
@@ -81,7 +104,10 @@ def run_list(args: argparse.Namespace) -> int:
         body = table(rows, header)
         broken = [f"  {r['root']}: {r['reason']}" for r in data["toolkits"]
                   if r["verdict"] == "broken"]
-        return "\n".join([head, body, *(["broken:", *broken] if broken else [])])
+        legend = ([f"the toolkit marked active is this shell's: {ACTIVE_ENV}, set by "
+                   "`cudaswitch env`"]
+                  if any(r["active"] for r in data["toolkits"]) else [])
+        return "\n".join([head, body, *(["broken:", *broken] if broken else []), *legend])
 
     emit(data, args.json, text)
     return 0
@@ -96,15 +122,18 @@ def run_which(args: argparse.Namespace) -> int:
                        args.force, spec_origin=SPEC_ARGUMENT)
     data = outcome.as_dict()
     data["host"] = _host_dict(outcome.host)
-    if os.environ.get("CUDASWITCH_ACTIVE"):
-        data["active"] = os.environ["CUDASWITCH_ACTIVE"]
+    if os.environ.get(ACTIVE_ENV):
+        data["active"] = os.environ[ACTIVE_ENV]
 
     def text(d: dict) -> str:
         tk = d["toolkit"]
         slot = f" (slot {d['slot']})" if d["slot"] else ""
+        ranked = ([f"  note: this shell's active toolkit is {d['active'].partition('@')[2]} "
+                   f"({ACTIVE_ENV}); {d['request']['origin']} ranks above it"]
+                  if d.get("active") and d["request"]["kind"] != "active" else [])
         return "\n".join([f"CUDA {tk['shown_version']} at {tk['root']}{slot} ({d['verdict']})",
                           *(f"  {line}" for line in d["why"]),
-                          *(f"  note: {n}" for n in d["request"]["notes"])])
+                          *(f"  note: {n}" for n in d["request"]["notes"]), *ranked])
 
     emit(data, args.json, text)
     return 0
