@@ -2,6 +2,14 @@
 storage after the build, and a full build against a rebuild after an app change.
 
     uv run python bench/image_build.py [--components cudart,nvrtc] [--src DIR]
+    uv run python bench/image_build.py --recipe facefuse [--no-singles] [--keep DIR]
+
+``--recipe facefuse`` builds that recipe as ``image init`` writes it (pins resolved against the
+configured index now), on the debootstrap base instead of python:3.11-slim (no registry is
+reachable from the build machine), with this checkout's packages/facefuse/src as the app, and
+the wheels from the index: they are fetched into cudaswitch's wheel cache before the clock
+starts, so the full build times the engine, not the download. ``--keep DIR`` keeps the podman
+store (and the project) in DIR for ``podman --root DIR/store image tree`` and ``du``.
 
 ``--src DIR`` runs the cudaswitch found in DIR (a ``packages/cudaswitch/src`` of another
 revision, e.g. unpacked by ``git archive REV packages/cudaswitch/src | tar -x -C /tmp/old``)
@@ -16,6 +24,7 @@ imported first and not timed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -53,10 +62,48 @@ components = {comps}
 '''
 
 
+def recipe_project(name: str, dest: Path, env: dict) -> Path:
+    """``dest`` as a repository root holding the recipe's manifest (pins resolved now, base
+    swapped for the local one) and a copy of facefuse's source; returns the manifest."""
+    code = ("import sys; from cudaswitch.image.recipes import resolve_recipe; "
+            f"sys.stdout.write(resolve_recipe({name!r})[0])")
+    text = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                          text=True, env=env).stdout
+    text = text.replace('base = "docker.io/library/python:3.11-slim-bookworm"',
+                        f'base = "{BASE}"')
+    app = Path(__file__).resolve().parents[1] / "packages" / "facefuse" / "src"
+    shutil.copytree(app, dest / "packages" / "facefuse" / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (dest / "cudaswitch.toml").write_text(text)
+    return dest / "cudaswitch.toml"
+
+
+PREFETCH = """
+import os, sys, tempfile
+from cudaswitch.image import build as b, engine as eng
+from cudaswitch.image.context import fill_wheelhouse
+from cudaswitch.image.spec import load_image_manifest
+im = load_image_manifest(sys.argv[1])
+opts = eng.EngineOptions("podman", sys.argv[2], sys.argv[3], "overlay", "chroot", "none")
+res = b.resolve(im, b.BuildRequest(sys.argv[4], opts), os.environ, print)
+with tempfile.TemporaryDirectory() as tmp:
+    fill_wheelhouse(im, tmp, None, res.wheels, os.path.join(b._cache(os.environ),
+                    "image-wheels"))
+print({n: len(ws) for n, ws in res.wheels.items()})
+"""
+
+
 def du(path: Path) -> int:
     """Bytes on disk under ``path``, each hard-linked file once (``du -s``)."""
     out = subprocess.run(["du", "-s", "-B1", str(path)], capture_output=True, text=True)
     return int(out.stdout.split()[0]) if out.returncode == 0 else -1
+
+
+def run_json(argv: list[str], env: dict) -> dict:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        sys.exit(f"exit {proc.returncode}: {' '.join(argv)}\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
 
 
 def mb(n: int) -> str:
@@ -69,6 +116,9 @@ def main() -> int:
     ap.add_argument("--src", metavar="DIR", help="the cudaswitch source tree to run")
     ap.add_argument("--no-singles", action="store_true",
                     help="build only the two-slot image, not the single-CUDA ones")
+    ap.add_argument("--recipe", choices=["facefuse"],
+                    help="build this recipe (wheels from the index) instead of the small image")
+    ap.add_argument("--keep", metavar="DIR", help="keep the store and project in DIR")
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     # a snapshot of the source: an edit while the bench runs must not change the cudaswitch
@@ -80,31 +130,50 @@ def main() -> int:
     env["PYTHONPATH"] = snap
     if CONF.is_file():
         env["CONTAINERS_CONF"] = str(CONF)
-    with tempfile.TemporaryDirectory(prefix="image-bench-") as tmp:
+    with (contextlib.nullcontext(tempfile.mkdtemp(prefix="image-bench-", dir=args.keep))
+          if args.keep else tempfile.TemporaryDirectory(prefix="image-bench-")) as tmp:
         t = Path(tmp)
         store = ["--root", str(t / "store"), "--runroot", str(t / "run"),
                  "--storage-driver", "overlay"]
         subprocess.run(["podman", *store, "import", str(ROOTFS), BASE], check=True,
                        capture_output=True, env=env)
-        (t / "p" / "app").mkdir(parents=True)
-        (t / "p" / "cudaswitch.toml").write_text(manifest(args.components.split(",")))
-        (t / "p" / "app" / "hello.py").write_text("print('v1')\n")
+        (t / "p").mkdir(parents=True)
+        if args.recipe:
+            mf = recipe_project(args.recipe, t / "p", env)
+            changed = t / "p" / "packages" / "facefuse" / "src" / "facefuse" / "__init__.py"
+            source = ["--pull", "never"]
+            pre = subprocess.run([sys.executable, "-c", PREFETCH, str(mf), str(t / "store"),
+                                  str(t / "run"), str(t / "ctx")], check=True,
+                                 capture_output=True, text=True, env=env)
+            print(f"wheels fetched before the clock: {pre.stdout.strip().splitlines()[-1]}",
+                  flush=True)
+        else:
+            mf = t / "p" / "cudaswitch.toml"
+            mf.write_text(manifest(args.components.split(",")))
+            (t / "p" / "app").mkdir()
+            changed = t / "p" / "app" / "hello.py"
+            changed.write_text("print('v1')\n")
+            source = ["--wheelhouse", str(WHEELHOUSE)]
         argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
-                str(t / "p" / "cudaswitch.toml"), "--wheelhouse", str(WHEELHOUSE),
-                "--context", str(t / "ctx"), *store, "--isolation", "chroot", "--json",
-                *(["--no-singles"] if args.no_singles else [])]
+                str(mf), *source, "--context", str(t / "ctx"), *store, "--isolation",
+                "chroot", "--json", *(["--no-singles"] if args.no_singles else [])]
         t0 = time.monotonic()
-        full = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
-                                         env=env).stdout)
+        full = run_json(argv, env)
         full_s = time.monotonic() - t0
+        print(f"full build: {full_s:.1f} s, steps {full['seconds']}", flush=True)
         stored = du(t / "store")
-        (t / "p" / "app" / "hello.py").write_text("print('v2')\n")
+        changed.write_text(changed.read_text() + "# an app-only change\n")
         t0 = time.monotonic()
-        again = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True,
-                                          env=env).stdout)
+        again = run_json(argv, env)
         re_s = time.monotonic() - t0
-        subprocess.run(["podman", *store, "system", "reset", "--force"], capture_output=True,
-                       env=env)
+        print(f"app-only rebuild: {re_s:.1f} s, steps {again['seconds']}", flush=True)
+        if args.keep:
+            (Path(args.keep) / "last").unlink(missing_ok=True)
+            (Path(args.keep) / "last").symlink_to(t)
+            print(f"kept: {t}", flush=True)
+        else:
+            subprocess.run(["podman", *store, "system", "reset", "--force"],
+                           capture_output=True, env=env)
     shutil.rmtree(snap, ignore_errors=True)
     imgs = {i["ref"]: i for i in full["images"]}
     multi = full["images"][0]

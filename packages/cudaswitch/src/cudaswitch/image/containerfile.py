@@ -7,10 +7,12 @@ Stages::
     common              + the image's user + cudaswitch (from a wheel) + the entrypoint script
     slot<i>-<name>      the stage before it + ``cudaswitch sync`` of that slot alone (toolkit,
                         then its venv), its wheels bind-mounted from the context, never copied
-                        into a layer: slot1 on common, slot2 on slot1, ...
+                        into a layer: slot1 on common, slot2 on slot1, ...; a later slot's
+                        venv files identical to an earlier slot's become links (dedup.py)
     image               the last slot stage + the app: tag NAME:VERSION
     only<i>-<name>      one slot + the app: tag NAME:VERSION-<name> (the first on slot1 itself,
-                        the others on common with that slot's folders copied in)
+                        the others on common with that slot's folders copied in, links to
+                        earlier slots' files copied as the files)
 
 The all-slots image is the chain of slot stages itself, so local storage holds each slot's
 layer once (a copy into a separate final stage would store it twice); a change to one slot
@@ -200,7 +202,19 @@ def _user(image: ImageSpec) -> list[str]:
                   f"chown {uid}:{uid} {writable}"])]
 
 
-def _slot_stage(s: SlotInputs, parent: str) -> list[str]:
+def _dedup(s: SlotInputs, earlier: Sequence[SlotInputs]) -> list[str]:
+    """The step that links this slot's venv files that an earlier slot's venv holds byte for
+    byte (see dedup.py); nothing when no earlier slot has a venv."""
+    if not s.slot.packages:
+        return []
+    others = [f"{HOME}/venvs/{e.slot.name}" for e in earlier if e.slot.packages]
+    if not others:
+        return []
+    return [f"{VENV}/bin/python -I -m cudaswitch.image.dedup link {HOME}/venvs/{s.slot.name} "
+            + " ".join(others)]
+
+
+def _slot_stage(s: SlotInputs, parent: str, earlier: Sequence[SlotInputs] = ()) -> list[str]:
     slot = s.slot
     what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
     if slot.packages:
@@ -209,6 +223,9 @@ def _slot_stage(s: SlotInputs, parent: str) -> list[str]:
              "# same `cudaswitch sync` users run. Its wheels are bind-mounted from the context",
              "# (never a layer); their content digest is part of the step, so a changed wheel",
              "# rebuilds this layer and nothing else."]
+    if _dedup(s, earlier):
+        lines.append("# Files identical to an earlier slot's venv become links to them, so this "
+                     "layer does not hold them twice.")
     if s.dropped:
         lines.append(f"# Left out of this runtime image: {', '.join(s.dropped)} "
                      "(cudaswitch image build --devel keeps them).")
@@ -216,6 +233,7 @@ def _slot_stage(s: SlotInputs, parent: str) -> list[str]:
               _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} PYTHONDONTWRITEBYTECODE=1 "
                     "cudaswitch sync --manifest "
                     f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
+                    *_dedup(s, earlier),
                     f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
                    [f"type=bind,source=wheelhouse/{slot.name},target=/tmp/wheelhouse",
                     "type=bind,source=slots,target=/tmp/cudaswitch-slots"])]
@@ -235,7 +253,14 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
         for s in t.slots:
             lines.append(f"COPY --from={s.stage} {HOME}/toolkits/{s.slot.name} "
                          f"{HOME}/toolkits/{s.slot.name}")
-            if s.slot.packages:
+            if s.slot.packages and s.stage != r.slots[0].stage:
+                # its venv links files of earlier slots' venvs: copied with those files
+                lines.append(_run([f"{VENV}/bin/python -I -m cudaswitch.image.dedup copy "
+                                   f"/tmp/cudaswitch-slot/venvs/{s.slot.name} "
+                                   f"{HOME}/venvs/{s.slot.name} /tmp/cudaswitch-slot"],
+                                  [f"type=bind,from={s.stage},source={HOME},"
+                                   "target=/tmp/cudaswitch-slot"]))
+            elif s.slot.packages:
                 lines.append(f"COPY --from={s.stage} {HOME}/venvs/{s.slot.name} "
                              f"{HOME}/venvs/{s.slot.name}")
     lines.append(f"COPY {t.manifest_file} {MANIFEST_IN_IMAGE}")
@@ -309,9 +334,9 @@ def render(r: Recipe) -> str:
     out += _user(img)
     out += _install_cudaswitch(r)
     parent = "common"
-    for s in r.slots:
+    for i, s in enumerate(r.slots):
         out.append("")
-        out += _slot_stage(s, parent)
+        out += _slot_stage(s, parent, r.slots[:i])
         parent = s.stage
     for t in r.targets:
         out.append("")

@@ -37,6 +37,22 @@ def _files(pkg_dir: str) -> list[tuple[str, str]]:
     return out
 
 
+# Pure-Python packages cudaswitch imports at run time (pyelftools reads a slot's libraries
+# during ``cudaswitch sync``): carried in the same wheel from this interpreter's copy, since the
+# image installs it with --no-index and no other wheel is at hand.
+BUNDLED = ("elftools",)
+
+
+def _bundled() -> list[tuple[str, str]]:
+    import importlib
+
+    out = []
+    for name in BUNDLED:
+        mod = importlib.import_module(name)
+        out += _files(os.path.dirname(os.path.abspath(mod.__file__ or "")))
+    return out
+
+
 def build_wheel(dest: str) -> tuple[str, str]:
     """Write ``cudaswitch-<version>-py3-none-any.whl`` into ``dest``; (path, sha256)."""
     version = cudaswitch.__version__
@@ -62,7 +78,7 @@ def build_wheel(dest: str) -> tuple[str, str]:
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
             record.append(f"{name},{_record_hash(data)},{len(data)}")
-        for rel, full in _files(pkg_dir):
+        for rel, full in _files(pkg_dir) + _bundled():
             with open(full, "rb") as f:
                 add(rel, f.read())
         for name, text in meta.items():
