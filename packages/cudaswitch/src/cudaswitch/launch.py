@@ -128,8 +128,9 @@ def verify(plan: Plan, host: Host) -> dict:
 def switch_link(target: str, link: str = DEFAULT_LINK) -> str | None:
     """Point ``link`` at ``target`` atomically: a new symlink renamed over the old one.
 
-    Readers see the old target or the new one, never a missing link. Serialised by a lock
-    beside the link. Returns the previous target.
+    Readers see the old target or the new one, never a missing link. Serialised by a lock on
+    the link's folder itself, so that no lock file is left beside the link. Returns the
+    previous target.
     """
     if not os.path.isabs(target) or not os.path.isdir(target):
         raise SwitchError(f"{target} is not a toolkit folder")
@@ -137,12 +138,11 @@ def switch_link(target: str, link: str = DEFAULT_LINK) -> str | None:
     if os.path.lexists(link) and not os.path.islink(link):
         raise SwitchError(f"{link} is a real folder or file, not a symlink; move it aside "
                           f"(e.g. to {link}-orig) so that it can be switched")
-    lock_path = os.path.join(parent, f".{os.path.basename(link)}.cudaswitch.lock")
     tmp = os.path.join(parent, f".{os.path.basename(link)}.cudaswitch.{os.getpid()}")
     try:
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        raise SwitchError(f"cannot lock {lock_path}: {e.strerror}") from e
+        raise SwitchError(f"cannot lock {parent}: {e.strerror}") from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         previous = os.readlink(link) if os.path.islink(link) else None
