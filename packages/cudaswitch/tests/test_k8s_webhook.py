@@ -350,7 +350,9 @@ def test_a_large_valid_review_is_read_whole(server):
     assert response["allowed"] is True and response["patch"]
 
 
-def test_a_huge_chunked_body_without_length_gets_400(server):
+def test_a_chunked_body_gets_400_with_the_reason(server):
+    """kube-apiserver always sends a Content-Length; a chunked body (here a huge one) is refused
+    before it is read, never allowed."""
     client, _, _ = server
 
     def chunks():
@@ -361,7 +363,71 @@ def test_a_huge_chunked_body_without_length_gets_400(server):
     r = client.post(MUTATE_PODS_PATH, content=chunks(),
                     headers={"content-type": "application/json"})
     assert r.status_code == 400, (r.status_code, r.text[:300])
-    assert "byte limit" in r.json()["error"] and "allowed" not in r.text
+    assert "Content-Length" in r.json()["error"] and "allowed" not in r.text
+
+
+def _raw_exchange(server, data: bytes, certs_key="ca") -> bytes:
+    """Bytes in, every byte the server sends back until it closes or goes quiet."""
+    import socket
+
+    _, certs, url = server
+    host, port = url.rsplit("//", 1)[1].split(":")
+    ctx = ssl.create_default_context(cafile=str(certs[certs_key]))
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(data)
+        out = b""
+        tls.settimeout(3)
+        try:
+            while chunk := tls.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+    return out
+
+
+def _request(body: bytes, path=MUTATE_PODS_PATH, extra=b"") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n").encode() + extra + b"\r\n" + body
+
+
+def test_kept_alive_pipelined_requests_are_answered_in_order(server):
+    """As the apiserver calls: one connection, many reviews, its ?timeout= query on the path."""
+    bodies = [_raw(review(pod({"cudaswitch.io/cuda": c}))) for c in ("12.4", "11.8", "13.0")]
+    data = b"".join(_request(b, MUTATE_PODS_PATH + "?timeout=10s") for b in bodies)
+    out = _raw_exchange(server, data + b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+    answers = out.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"200"] * 4, out[:500]
+    uids = [json.loads(b)["request"]["uid"] for b in bodies]
+    got = [json.loads(a.split(b"\r\n\r\n", 1)[1])["response"]["uid"] for a in answers[:3]]
+    assert got == uids
+
+
+def test_expect_100_continue_is_honoured(server):
+    body = _raw(review(pod({"cudaswitch.io/cuda": "12.4"})))
+    out = _raw_exchange(server, _request(body, extra=b"Expect: 100-continue\r\n"
+                                         b"Connection: close\r\n"))
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), out[:200]
+
+
+@pytest.mark.parametrize("data,status,needle", [
+    (b"GARBAGE\r\n\r\n", b"400", b"request line"),
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b"400", b"request line"),
+    (b"POST /mutate/pods HTTP/1.2\r\n\r\n", b"505", b"HTTP/1.1"),
+    (b"POST /mutate/pods HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+     b"400", b"twice"),
+    (b"POST /mutate/pods HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400", b"not a number"),
+    (b"POST /mutate/pods HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", b"400",
+     b"byte limit"),
+    (b"POST /mutate/pods HTTP/1.1\r\nBad Header\r\n\r\n", b"400", b"header"),
+    (b"POST /mutate/pods HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n", b"431", b"head"),
+    (b"POST /mutate/pods HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"400", b"empty body"),
+], ids=["garbage", "http2-preface", "http-1.2", "two-lengths", "negative-length", "huge-length",
+        "bad-header", "huge-head", "no-body"])
+def test_malformed_http_gets_4xx_with_a_reason_never_an_allow(server, data, status, needle):
+    out = _raw_exchange(server, data)
+    assert out.startswith(b"HTTP/1.1 " + status), out[:300]
+    assert needle in out and b"allowed" not in out, out[:300]
 
 
 def test_a_copied_placed_annotation_does_not_skip_placement(server):

@@ -132,13 +132,12 @@ def run_manifests(args: argparse.Namespace) -> int:
 
 def run_webhook(args: argparse.Namespace) -> int:
     _need_extra()
-    import asyncio
     import logging
 
     from ..k8s.apiclient import ApiError, load_config
     from ..k8s.placement import PlacementError
     from ..k8s.sources import ClusterCatalog, catalog_from_file
-    from ..k8s.webhook import serve
+    from ..k8s.webhook import run, serve
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not 0 <= args.port <= 65535:
@@ -155,8 +154,7 @@ def run_webhook(args: argparse.Namespace) -> int:
         else:
             source = ClusterCatalog(load_config(), args.image)
             background = (source.poll(args.refresh),)
-        asyncio.run(serve(source, args.host, args.port, args.cert, args.key,
-                          background=background))
+        run(serve(source, args.host, args.port, args.cert, args.key, background=background))
     except (OSError, PlacementError, ApiError) as e:
         raise CudaswitchError(f"webhook: {e}") from e
     except KeyboardInterrupt:

@@ -12,10 +12,12 @@ never touched.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .placement import (
     PlacementError,
@@ -37,11 +39,69 @@ _REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 
 @dataclass(frozen=True)
 class Decision:
+    """The answer for one object. ``patch`` is the JSONPatch as JSON text in pieces (empty for
+    none), each piece a whole number of 3-byte groups (padded with JSON whitespace), so the
+    base64 the review carries is the pieces' base64 joined. The node affinity is the same
+    ~30 KB for every pod of a runtime: its piece is encoded once per runtime (text and
+    base64) and reused, not encoded again for each pod."""
+
     allowed: bool
     message: str = ""
-    patch: tuple[dict, ...] = ()
+    patch: tuple[str, ...] = ()
     code: int = 200
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def patch_json(self) -> str:
+        return "".join(self.patch)
+
+    @property
+    def operations(self) -> list[dict]:
+        return json.loads(self.patch_json) if self.patch else []
+
+    @property
+    def patch_base64(self) -> str:
+        return "".join(_base64_cached(p) if len(p) > 1024 else _base64(p) for p in self.patch)
+
+
+def _base64(piece: str) -> str:
+    return base64.b64encode(piece.encode("ascii")).decode("ascii")
+
+
+@lru_cache(maxsize=256)
+def _base64_cached(piece: str) -> str:
+    """For the big pieces, which are the same string objects every time (hash kept)."""
+    return _base64(piece)
+
+
+def _piece(sep: str, op_json: str) -> str:
+    """``sep`` + the op, padded with spaces to a multiple of 3 bytes (all ASCII: see _compact)."""
+    text = sep + op_json
+    return text + " " * (-len(text) % 3)
+
+
+_CLOSE = _piece("]", "")
+
+
+@dataclass(frozen=True, eq=False)
+class Placement:
+    """What a runtime writes into every pod, computed once per runtime: the rendered
+    ``nodeSelectorTerms`` (never mutated), their JSON text, and the idempotency digest."""
+
+    terms: tuple[dict, ...]
+    terms_json: str
+    digest: str
+
+
+@lru_cache(maxsize=512)
+def placement_for(request: RuntimeRequest) -> Placement:
+    terms = required_node_affinity(request)
+    return Placement(tuple(terms), _compact(terms), placement_digest(request, terms))
+
+
+def _compact(value: object) -> str:
+    """JSON text, ASCII only (``ensure_ascii``): one character is one byte."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
 def deny(message: str, code: int = 403) -> Decision:
@@ -95,18 +155,23 @@ def _gpu_containers(pod: Mapping, annotations: Mapping[str, str]) -> list[int]:
 def _check_images(pod: Mapping, indexes: Sequence[int], request: RuntimeRequest,
                   catalog: Catalog, by_name: bool) -> None:
     if by_name:
-        known = {image_repository(request.image)} if request.image else set()
+        known = frozenset({_repository(request.image)} if request.image else ()) | \
+            catalog.extra_repositories
     else:
-        known = {image_repository(r.image) for r in catalog.runtimes.values() if r.image}
-    known |= {image_repository(i) for i in catalog.extra_images}
+        known = catalog.image_repositories
     for i in indexes:
         c = pod["spec"]["containers"][i]
         image = c.get("image")
-        if not isinstance(image, str) or image_repository(image) not in known:
+        if not isinstance(image, str) or _repository(image) not in known:
             listed = ", ".join(sorted(known)) or "none"
             owner = f"CudaRuntime {request.name!r}" if by_name else "any CudaRuntime"
             raise PlacementError(f"container {c.get('name')!r} runs {image!r}, which is not a "
                                  f"multi-CUDA image of {owner} (multi-CUDA images: {listed})")
+
+
+@lru_cache(maxsize=4096)
+def _repository(image: str) -> str:
+    return image_repository(image)
 
 
 def _wanted_env(request: RuntimeRequest) -> list[tuple[str, str]]:
@@ -179,13 +244,37 @@ def _expression_set(term: Mapping) -> frozenset:
         for x in exprs if isinstance(x, Mapping))
 
 
-def _affinity_ops(pod: Mapping, terms: list[dict]) -> list[dict]:
+_TERMS = "\x00terms\x00"  # stands for the cached terms in an op encoded here (no pod data)
+
+
+def _affinity_pieces(pod: Mapping, placement: Placement, sep: str) -> list[str]:
+    """The op that writes the required affinity. With required terms of the pod's own, they
+    are AND-ed with ours; without, the op depends only on where the pod's affinity stops, and
+    its piece is made once per runtime and shape."""
     spec = pod["spec"]
     affinity = spec.get("affinity")
     node = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
     required = node.get(_REQUIRED) if isinstance(node, Mapping) else None
     existing = required.get("nodeSelectorTerms") if isinstance(required, Mapping) else None
-    merged = _merge_terms(existing or [], terms)
+    if existing:
+        merged = _merge_terms(existing, placement.terms)
+        return [_piece(sep, _compact(op))
+                for op in _selector_ops(affinity, node, required, existing, merged)]
+    shape = (isinstance(affinity, Mapping), isinstance(node, Mapping),
+             isinstance(required, Mapping), existing is None)
+    return [_spliced_piece(placement, shape, sep)]
+
+
+@lru_cache(maxsize=1024)
+def _spliced_piece(placement: Placement, shape: tuple[bool, bool, bool, bool], sep: str) -> str:
+    affinity, node, required, no_terms = shape
+    (op,) = _selector_ops({} if affinity else None, {} if node else None,
+                          {} if required else None, None if no_terms else [], _TERMS)
+    return _piece(sep, _compact(op).replace(_compact(_TERMS), placement.terms_json, 1))
+
+
+def _selector_ops(affinity: object, node: object, required: object, existing: object,
+                  merged: object) -> list[dict]:
     selector = {"nodeSelectorTerms": merged}
     if not isinstance(affinity, Mapping):
         return [{"op": "add", "path": "/spec/affinity",
@@ -199,6 +288,9 @@ def _affinity_ops(pod: Mapping, terms: list[dict]) -> list[dict]:
     return [{"op": "add" if existing is None else "replace",
              "path": _pointer("spec", "affinity", "nodeAffinity", _REQUIRED, "nodeSelectorTerms"),
              "value": merged}]
+
+
+_PLACED_PATH = "/metadata/annotations/" + PLACED_ANNOTATION.replace("/", "~1")
 
 
 def placement_digest(request: RuntimeRequest, terms: list[dict]) -> str:
@@ -220,16 +312,18 @@ def mutate_pod(pod: Mapping, catalog: Catalog) -> Decision:
         _check_images(pod, indexes, request, catalog, by_name)
     except PlacementError as e:
         return deny(str(e))
-    terms = required_node_affinity(request)
-    digest = placement_digest(request, terms)
+    placement = placement_for(request)
+    digest = placement.digest
     wanted = _wanted_env(request)
-    ops: list[dict] = []
+    pieces: list[str] = []
     for i in indexes:
-        ops += _env_ops(i, pod["spec"]["containers"][i], wanted)
-    if annotations.get(PLACED_ANNOTATION) != digest or not implies(_existing_terms(pod), terms):
-        ops += _affinity_ops(pod, terms)
+        for op in _env_ops(i, pod["spec"]["containers"][i], wanted):
+            pieces.append(_piece("," if pieces else "[", _compact(op)))
+    if annotations.get(PLACED_ANNOTATION) != digest or \
+            not implies(_existing_terms(pod), placement.terms):
+        pieces += _affinity_pieces(pod, placement, "," if pieces else "[")
         if annotations.get(PLACED_ANNOTATION) != digest:
-            ops.append({"op": "add",
-                        "path": _pointer("metadata", "annotations", PLACED_ANNOTATION),
-                        "value": digest})
-    return Decision(True, f"placed for CUDA {request.version} ({request.name})", tuple(ops))
+            pieces.append(_piece(",", _compact({"op": "add", "path": _PLACED_PATH,
+                                                "value": digest})))
+    return Decision(True, f"placed for CUDA {request.version} ({request.name})",
+                    (*pieces, _CLOSE) if pieces else ())

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from .crd import API_VERSION, KIND
-from .placement import PlacementError, RuntimeRequest, make_request, placement_version
+from .placement import (
+    PlacementError,
+    RuntimeRequest,
+    image_repository,
+    make_request,
+    placement_version,
+)
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,17 @@ class Catalog:
     runtimes: Mapping[str, RuntimeRequest]
     extra_images: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+
+    @cached_property
+    def extra_repositories(self) -> frozenset[str]:
+        return frozenset(image_repository(i) for i in self.extra_images)
+
+    @cached_property
+    def image_repositories(self) -> frozenset[str]:
+        """Every multi-CUDA image repository a bare ``cudaswitch.io/cuda`` pod may run (read
+        once per catalog: the webhook asks on every admission)."""
+        return frozenset(image_repository(r.image) for r in self.runtimes.values()
+                         if r.image) | self.extra_repositories
 
 
 def request_from_object(obj: object) -> RuntimeRequest:
