@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         sys.stderr.write(_usage() + "\n")
         return EXIT_USAGE if not args else 0
+    if args[0] == "--bake-into" and len(args) == 2:
+        import os
+
+        from .bake import write_baked
+
+        return write_baked(args[1], os.environ, sys.argv[0])
     env = _fastpath.environ()
     hit = _fastpath.lookup(env, args[0])
     if hit is not None:

@@ -88,13 +88,15 @@ def forced(env: Mapping[str, str]) -> bool:
 def run_flow(argv: Sequence[str], env: Mapping[str, str], cli_spec: str | None = None,
              slot: str | None = None, search_paths: Sequence[str] = (),
              force: bool = False, seen: list[str] | None = None,
-             spec_origin: str = "--cuda") -> Outcome:
+             spec_origin: str = "--cuda",
+             facts: tuple[Host, tuple[Toolkit, ...]] | None = None) -> Outcome:
     """The whole decision for one process. Raises the errors of each step (exit 2, 3, 4).
     ``seen`` collects every folder discovery looked at; ``spec_origin`` names where
-    ``cli_spec`` came from, for messages."""
+    ``cli_spec`` came from, for messages; ``facts`` is what :func:`gather` returned, for a
+    caller that decides many times over one discovery (``bake``)."""
     default = configured_default(env, data_home(env))
     request = read_request(cli_spec, env, default, cli_slot=slot, spec_origin=spec_origin)
-    host, toolkits = gather(env, search_paths, seen)
+    host, toolkits = facts if facts is not None else gather(env, search_paths, seen)
     target = find_target(request, toolkits, host, env)
     checked = check(target, host, env, force=force or forced(env))
     py = check_python(checked.target, argv, env, toolkits, force=force or forced(env))

@@ -42,6 +42,8 @@ VARIABLES = (
     ("CUDASWITCH_CACHE_DIR", "run", "where the entrypoint keeps its decisions"),
     ("CUDASWITCH_NO_CACHE", "run", "1: the entrypoint decides afresh every time"),
     ("XDG_CACHE_HOME", "run", "the default cache folder's parent"),
+    ("CUDASWITCH_BAKED", "run",
+     "off: a baked entrypoint hands every start to the full flow; only: exit 125 instead"),
 )
 
 DECISION_GROUPS = ("select", "host", "where", "plan")
