@@ -5,7 +5,9 @@ each face, the swap and the paste back all run as ONNX Runtime sessions on the s
 joined by device-resident values (I/O binding); one download. The host only decodes the
 detector's score maps into landmarks and computes one 2x3 matrix per face. This is what
 keeps a GPU busy: the OpenCV path spends longer per 720p frame on the CPU (letterbox, warp,
-paste) than the models take on the GPU.
+paste) than the models take on the GPU. The work is split over three threads (prepare, swap,
+paste), so that the swapper, which sets the pace, runs while the groups before and after it
+are pasted and prepared.
 
 It is used for neural swappers with the CenterFace detector; the classical swapper (OpenCV
 seamless clone) has no device form and stays on the host path.
@@ -13,6 +15,7 @@ seamless clone) has no device form and stays on the host path.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,56 +123,110 @@ class DeviceFrames:
                           landmarks=(points[i] / self.scale).astype(np.float32)) for i in kept]
             faces = order_faces(faces, self.engine.settings.face_selector_order)
             found.append(choose_faces(self.engine, frame, faces, times))
-        times.add("detect_infer", (end - mid) * 1000)
+        times.add_span("detect_infer", mid, end)
         times.add("detect_prepost", (mid - start + time.perf_counter() - end) * 1000)
         return found
 
-    def swap(self, frames_value: Any, faces: list[list[Face]], times: StageTimes) -> Any:
-        swapper = self.engine.swapper
-        points = template_points(swapper.template, swapper.size)
-        batch = len(faces)
-        for owner, found in enumerate(faces):
-            for face in found:
-                start = time.perf_counter()
-                matrix = similarity_matrix(face.landmarks, points)
-                (crop,) = self._run("crop", {
-                    "frames": frames_value, "owner": np.array([owner], np.int64),
-                    "theta": crop_theta(matrix, self.width, self.height)[None]}, ["crops"])
-                mid = time.perf_counter()
-                (swapped,) = self._run("swapper", {"target": crop, "source": self.source_value},
-                                       ["output"])
-                end = time.perf_counter()
-                owner_hot = np.zeros((batch, 1), np.float32)
-                owner_hot[owner, 0] = 1.0
-                (frames_value,) = self._run("paste", {
-                    "frames": frames_value, "swapped": swapped,
-                    "theta": paste_theta(matrix, swapper.size)[None],
-                    "owner_hot": owner_hot}, ["result"])
-                times.add("swap_infer", (end - mid) * 1000)
-                times.add("crop_paste", (mid - start + time.perf_counter() - end) * 1000)
-        return frames_value
-
-    def __call__(self, frames: np.ndarray, times: StageTimes) -> tuple[np.ndarray, list[int]]:
+    def prepare(self, frames: np.ndarray, times: StageTimes) -> Group:
+        """Upload, detect and cut out every face of one group of frames."""
         start = time.perf_counter()
         frames_value = self._upload(frames)
         times.add("upload", (time.perf_counter() - start) * 1000)
         faces = self.detect(frames_value, frames, times)
-        result = self.swap(frames_value, faces, times)
+        swapper = self.engine.swapper
+        points = template_points(swapper.template, swapper.size)
+        group = Group(frames=frames, frames_value=frames_value,
+                      counts=[len(found) for found in faces])
         start = time.perf_counter()
-        swapped = result.numpy()
+        for owner, found in enumerate(faces):
+            for face in found:
+                matrix = similarity_matrix(face.landmarks, points)
+                (crop,) = self._run("crop", {
+                    "frames": frames_value, "owner": np.array([owner], np.int64),
+                    "theta": crop_theta(matrix, self.width, self.height)[None]}, ["crops"])
+                group.faces.append((owner, matrix))
+                group.crops.append(crop)
+        times.add("crop", (time.perf_counter() - start) * 1000)
+        return group
+
+    def swap(self, group: Group, times: StageTimes) -> Group:
+        """The swapper on each face: nothing but model runs, so that this thread, the one
+        that sets the pace on a GPU, spends its time in inference."""
+        for crop in group.crops:
+            start = time.perf_counter()
+            (swapped,) = self._run("swapper", {"target": crop, "source": self.source_value},
+                                   ["output"])
+            times.add_span("swap_infer", start, time.perf_counter())
+            group.swapped.append(swapped)
+        group.crops = []
+        return group
+
+    def paste(self, group: Group, times: StageTimes) -> tuple[np.ndarray, list[int]]:
+        """Blend each swapped face into its frame, then one download."""
+        swapper = self.engine.swapper
+        batch = len(group.frames)
+        frames_value = group.frames_value
+        start = time.perf_counter()
+        for (owner, matrix), swapped in zip(group.faces, group.swapped, strict=True):
+            owner_hot = np.zeros((batch, 1), np.float32)
+            owner_hot[owner, 0] = 1.0
+            (frames_value,) = self._run("paste", {
+                "frames": frames_value, "swapped": swapped,
+                "theta": paste_theta(matrix, swapper.size)[None],
+                "owner_hot": owner_hot}, ["result"])
+        times.add("paste", (time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        result = frames_value.numpy() if group.faces else group.frames
         times.add("download", (time.perf_counter() - start) * 1000)
-        return swapped, [len(found) for found in faces]
+        return result, group.counts
+
+    def __call__(self, frames: np.ndarray, times: StageTimes) -> tuple[np.ndarray, list[int]]:
+        """The three steps in turn, in the caller's thread."""
+        return self.paste(self.swap(self.prepare(frames, times), times), times)
+
+
+@dataclass
+class Group:
+    """One group of frames between the device steps: the frames (host and device), where each
+    face sits (its frame and alignment matrix), and its crop, then its swapped crop, on the
+    device."""
+
+    frames: np.ndarray
+    frames_value: Any
+    counts: list[int]
+    faces: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    crops: list[Any] = field(default_factory=list)
+    swapped: list[Any] = field(default_factory=list)
 
 
 def device_stages(engine: Engine, source: SourceIdentity) -> list[tuple[str, Any]]:
-    """One stage that runs a group of frames through the device path; its sessions are made
-    for the frame size of the first group."""
+    """Three stages, each its own thread, so that the swapper runs while the next group is
+    uploaded, detected and cut out and the last one is pasted and downloaded: prepare
+    (upload, detect, crop), swap (the swapper alone), paste (paste back, download). Each
+    model run finishes before its output moves on, so values cross threads complete. The
+    sessions are made for the frame size of the first group."""
     built: dict[tuple[int, int], DeviceFrames] = {}
+    lock = threading.Lock()
 
-    def work(frames: np.ndarray, times: StageTimes) -> tuple[np.ndarray, list[int]]:
+    def frames_for(frames: np.ndarray) -> DeviceFrames:
         key = (frames.shape[2], frames.shape[1])
-        if key not in built:
-            built[key] = DeviceFrames(engine, source, *key)
-        return built[key](frames, times)
+        with lock:
+            if key not in built:
+                built[key] = DeviceFrames(engine, source, *key)
+            return built[key]
 
-    return [("device", work)]
+    def prepare(frames: np.ndarray, times: StageTimes) -> tuple[DeviceFrames, Group]:
+        device = frames_for(frames)
+        return device, device.prepare(frames, times)
+
+    def swap(item: tuple[DeviceFrames, Group], times: StageTimes
+             ) -> tuple[DeviceFrames, Group]:
+        device, group = item
+        return device, device.swap(group, times)
+
+    def paste(item: tuple[DeviceFrames, Group], times: StageTimes
+              ) -> tuple[np.ndarray, list[int]]:
+        device, group = item
+        return device.paste(group, times)
+
+    return [("prepare", prepare), ("swap", swap), ("paste", paste)]

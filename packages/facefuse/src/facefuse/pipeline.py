@@ -169,7 +169,7 @@ def detect_faces(engine: Engine, frame: Frame, times: StageTimes) -> list[Face]:
     outputs = detector.run(blob)
     end = time.perf_counter()
     faces = order_faces(detector.decode(outputs, box), engine.settings.face_selector_order)
-    times.add("detect_infer", (end - mid) * 1000)
+    times.add_span("detect_infer", mid, end)
     times.add("detect_prepost", (mid - start + time.perf_counter() - end) * 1000)
     return choose_faces(engine, frame, faces, times)
 

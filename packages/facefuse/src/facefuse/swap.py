@@ -174,7 +174,7 @@ class OnnxSwapper:
         times.add("swap_pre", _ms_since(start))
         start = time.perf_counter()
         output = self.session.run(None, feed)[0][0]
-        times.add("swap_infer", _ms_since(start))
+        times.add_span("swap_infer", start, time.perf_counter())
         start = time.perf_counter()
         output = output.astype(np.float32).transpose(1, 2, 0)
         if self.spec.swapper_kind == "hyperswap":

@@ -81,12 +81,32 @@ class StageTimes:
 
     totals_ms: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
     def add(self, stage: str, ms: float) -> None:
         self.totals_ms[stage] = self.totals_ms.get(stage, 0.0) + ms
         self.counts[stage] = self.counts.get(stage, 0) + 1
 
+    def add_span(self, stage: str, start: float, end: float) -> None:
+        """A model run from `start` to `end` (perf_counter seconds). Runs in overlapping
+        threads add up to more than the wall time; their spans say how much of the wall time
+        some model was running."""
+        self.add(stage, (end - start) * 1000)
+        self.spans.append((start, end))
+
     def merge(self, other: StageTimes) -> None:
         for stage, ms in other.totals_ms.items():
             self.totals_ms[stage] = self.totals_ms.get(stage, 0.0) + ms
             self.counts[stage] = self.counts.get(stage, 0) + other.counts.get(stage, 0)
+        self.spans.extend(other.spans)
+
+
+def covered_seconds(spans: list[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of [start, end] covered by at least one span (spans may overlap)."""
+    total, reach = 0.0, start
+    for left, right in sorted(spans):
+        left, right = max(left, reach), min(right, end)
+        if right > left:
+            total += right - left
+            reach = right
+    return total

@@ -138,6 +138,7 @@ class VideoReport:
     frames: int = 0
     frames_with_faces: int = 0
     seconds: float = 0.0
+    started: float = 0.0
     times: StageTimes = field(default_factory=StageTimes)
 
 
@@ -277,9 +278,10 @@ def _run_stages(decoder: subprocess.Popen, encoder: subprocess.Popen, info: Vide
     pipeline.start("decode", read_frames)
     for index, (name, work) in enumerate(stages):
         pipeline.stage(name, queues[index], queues[index + 1], work, stage_times[index])
-    started = time.perf_counter()
-    bar = tqdm(total=info.frame_estimate, unit="frame", desc="swapping", disable=not progress,
-               leave=False)
+    started = report.started = time.perf_counter()
+    # disable=None: tqdm draws only on a terminal; a pipe or a log gets no carriage returns
+    bar = tqdm(total=info.frame_estimate, unit="frame", desc="swapping",
+               disable=None if progress else True, leave=False)
     try:
         while True:
             item = pipeline.get(queues[-1])
