@@ -96,3 +96,19 @@ def test_ctrl_c_removes_the_temporary_output(tmp_path, grace_path, astronaut_pat
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
+
+
+def test_progress_in_a_pipe_writes_no_carriage_return(tmp_path, clip, astronaut_path):
+    """A log or a pipe gets lines, not a bar redrawn with carriage returns and escape codes.
+    Read as bytes: text mode would turn each carriage return into a newline."""
+    import os
+    import sys
+
+    output = tmp_path / "swapped.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "facefuse.cli", "headless-run", "-s", str(astronaut_path),
+         "-t", str(clip), "-o", str(output)],
+        capture_output=True, timeout=600, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    assert b"\r" not in proc.stderr and b"\x1b[" not in proc.stderr, proc.stderr[-400:]
+    assert b"\r" not in proc.stdout and b"frames" in proc.stdout

@@ -206,8 +206,9 @@ def _download_one(url: str, part: Path, *, progress: bool, timeout: float) -> No
 def _progress_bar(name: str, total: int | None, initial: int, enabled: bool):  # noqa: ANN202
     from tqdm import tqdm
 
+    # disable=None: tqdm draws only on a terminal; a pipe or a log gets no carriage returns
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=f"downloading {name}", disable=not enabled, leave=False)
+                desc=f"downloading {name}", disable=None if enabled else True, leave=False)
 
 
 def ensure_model(spec: ModelSpec, models_dir: Path, *, download: bool = True,
