@@ -124,3 +124,18 @@ def test_the_emitted_install_step_runs(flavour: str, dist: Path, tmp_path: Path)
     env = clean_env(PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
     run(["sh", "-c", step], env=env, cwd=repo)
     check_installed(bindir)
+
+
+README = PKG.parents[1] / "README.md"
+
+
+def test_the_readme_shows_the_installs_these_tests_run():
+    """The README's install lines are the ones run above (the checkout, the built wheel with
+    this version's name, uv tool and pipx), so that the documented way is the tested way."""
+    section = README.read_text().split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("  #")[0].strip() for line in section.splitlines()]
+    for want in ("uv tool install ./packages/cudaswitch", "pipx install ./packages/cudaswitch",
+                 "uv build packages/cudaswitch --out-dir dist",
+                 f"uv tool install dist/{WHEEL_NAME}", f"pipx install dist/{WHEEL_NAME}",
+                 "python -m cudaswitch --version"):
+        assert want in lines, f"README's install section lacks: {want}"
