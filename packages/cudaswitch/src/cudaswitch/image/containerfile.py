@@ -301,6 +301,10 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
         lines.append(f"VOLUME {json.dumps(list(img.volumes))}")
     if img.ports:
         lines.append("EXPOSE " + " ".join(str(p) for p in img.ports))
+    home = "/root" if img.user == "root" else f"/home/{img.user}"
+    lines += ["# The entrypoint gets this image's decisions baked in (every selector it can",
+              "# foresee x every driver range): a fresh container's start runs no interpreter.",
+              _run([f"HOME={home} {VENV}/bin/cudaswitch launcher --bake {ENTRYPOINT}"])]
     if img.user != "root":
         lines.append(f"USER {USER_ID}:{USER_ID}")
     lines.append(f"ENTRYPOINT {json.dumps([ENTRYPOINT])}")
