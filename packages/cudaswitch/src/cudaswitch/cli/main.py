@@ -113,6 +113,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except RecursionError:
         error("the input is nested too deeply to read; nothing was changed")
         return EXIT_USAGE
+    except EOFError:  # a prompt (a password) with standard input closed or not a terminal
+        error("standard input ended before the answer was read; give it on stdin "
+              "(e.g. --password-stdin) or run in a terminal; nothing was changed")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 
