@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import slot_cli, slot_env
 
-from cudaswitch.install.sizes import on_disk, slot_sizes
 from cudaswitch.check import check
 from cudaswitch.host import Host
+from cudaswitch.install.sizes import on_disk, slot_sizes
 from cudaswitch.plan import make_plan
 from cudaswitch.slots import read_record, target_for_slot
 from cudaswitch.toolkits import discover
@@ -163,7 +163,10 @@ def test_shared_store_sizes_and_uninstall(slot_wheelhouse, tmp_path):
     assert out["store_bytes_freed"] > 60e6  # nvrtc left the store; cudart stays for b
     tk = [t for t in discover(env) if t.root == str(home / "toolkits" / "b")]
     assert tk and tk[0].ok and os.path.getsize(tk[0].cudart) > 0
-    slot_cli("uninstall", "12.4", "--link", str(link), "--force", env=env)  # by version
+    by_version = slot_cli("uninstall", "12.4", "--link", str(link), "--force", env=env,
+                          check=False)  # no slot cuda12.4: b is named, not taken
+    assert by_version.returncode == 3 and "b" in by_version.stderr
+    slot_cli("uninstall", "b", "--link", str(link), "--force", env=env)
     assert not (home / "toolkits" / "b").exists()
     assert not any((home / "store" / "sha256").rglob("*"))  # nothing left in the store
 

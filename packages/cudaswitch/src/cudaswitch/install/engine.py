@@ -1,26 +1,34 @@
 """Install, sync, download, lock and uninstall slots.
 
 An install is built in ``<toolkits>/.partial-<name>-<random>`` (discovery skips dot folders),
-and renamed into place at the end: a killed install leaves nothing discovery picks up, and the
+and swapped into place at the end: a killed install leaves nothing discovery picks up, and the
 next run removes the leftover and completes the job (downloads resume from ``.part`` files, and
-what was already unpacked sits in the store). One install at a time per data home (a lock file).
+what was already unpacked sits in the store). An update exchanges the new folder with the old
+one in one step (``renameat2(RENAME_EXCHANGE)``), so the slot is whole at every instant; where
+the filesystem cannot exchange, the old slot waits in ``.old-<name>-*`` between two renames and
+the next run puts it back. One install at a time per data home (a lock file). Every removal
+goes through ``fsguard``: only what cudaswitch made, never through a symbolic link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
-import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .. import fsguard
 from ..errors import CudaswitchError, NoMatchError, UsageError
+from ..slotrecord import RecordError, SlotRecord, load_record, read_json_file
 from ..slots import (
     PREFIXES_NAME,
     RECORD_NAME,
@@ -29,7 +37,6 @@ from ..slots import (
     check_name,
     installed_slots,
     read_prefixes,
-    read_record,
     toolkits_dir,
     venvs_dir,
 )
@@ -37,6 +44,7 @@ from ..toolkits.search import data_home
 from ..versions import SpecError, VersionSpec
 from . import fetch as fetching
 from .lockfile import read_lock, write_lock
+from .needed import check_slot
 from .pip import IndexOptions, PipError, pip_argv, run_pip
 from .progress import Reporter
 from .resolve import Wheel, normalize, resolve_slot
@@ -84,15 +92,34 @@ class InstallOptions:
         return IndexOptions(wheelhouse=wh, index_url=self.index_url)
 
 
+def home_guard(home: str) -> fsguard.Root:
+    """The data home as the root of every removal; a home that is a file is bad input."""
+    try:
+        return fsguard.home_root(home)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise UsageError(f"CUDASWITCH_HOME={home}: not a folder (a file is in the way); "
+                         "point it at a folder") from e
+    except fsguard.RefusedError as e:
+        raise UsageError(f"CUDASWITCH_HOME={home}: {e}") from e
+
+
+def check_home(home: str) -> None:
+    """Refuse a data home that exists and is not a folder, without creating anything."""
+    if os.path.lexists(home) and not os.path.isdir(home):
+        raise UsageError(f"CUDASWITCH_HOME={home}: not a folder (a file is in the way); "
+                         "point it at a folder")
+
+
 @contextlib.contextmanager
 def install_lock(home: str) -> Iterator[None]:
-    os.makedirs(home, exist_ok=True)
-    with open(os.path.join(home, ".install.lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    guard = home_guard(home)
+    path = os.path.join(guard.path, ".install.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _strip_base_name(wheel_name: str) -> str:
@@ -111,28 +138,90 @@ def _version_json(release: str, wheels: Sequence[Wheel]) -> dict:
     return out
 
 
-def _clean_leftovers(parent: str, name: str) -> list[str]:
-    """Partial builds of ``name`` that a killed run left (we hold the install lock)."""
-    gone = []
+def _discard_leftover(path: str, home: fsguard.Root) -> bool:
+    """Remove a build folder a killed run left: ours when marked or inside the data home."""
+    if fsguard.is_marked(path):
+        fsguard.discard(fsguard.Root(os.path.realpath(path)))
+        return True
+    if fsguard.contains(home, path):
+        fsguard.remove(path, home)
+        return True
+    return False
+
+
+def _recover(parent: str, base: str, home: fsguard.Root) -> tuple[list[str], list[str]]:
+    """Finish what a killed run of ``base`` left (we hold the install lock): an old slot
+    waiting in ``.old-*`` while the slot itself is gone is put back; then build folders go.
+    Returns (restored, removed)."""
+    restored: list[str] = []
+    gone: list[str] = []
     try:
-        names = os.listdir(parent)
+        names = sorted(os.listdir(parent))
     except OSError:
-        return gone
+        return restored, gone
+    root = os.path.join(parent, base)
     for n in names:
-        if n.startswith((f".partial-{name}-", f".old-{name}-")):
-            shutil.rmtree(os.path.join(parent, n), ignore_errors=True)
+        if n.startswith(f".old-{base}-"):
+            held = os.path.join(parent, n, "slot")
+            if not os.path.lexists(root) and os.path.isdir(held) \
+                    and not os.path.islink(held) and load_record(held) is not None:
+                os.rename(held, root)
+                restored.append(n)
+    for n in names:
+        if n.startswith((f".partial-{base}-", f".old-{base}-")) \
+                and _discard_leftover(os.path.join(parent, n), home):
             gone.append(n)
-    return gone
+    return restored, gone
 
 
-def _intact(root: str, record: Mapping) -> bool:
-    for rel, info in (record.get("files") or {}).items():
+def _intact(root: str, record: SlotRecord) -> bool:
+    for rel, info in record.files.items():
         try:
-            if os.path.getsize(os.path.join(root, rel)) != info.get("size"):
-                return False
+            st = os.lstat(os.path.join(root, rel))
         except OSError:
             return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != info.size:
+            return False
     return True
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two folders in one step (Linux ``renameat2``); False where that is not possible."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), a, b)
+
+
+def _swap_in(partial: str, root: str, home: fsguard.Root) -> str:
+    """Put the finished build at ``root``; "installed" or "updated"."""
+    if not os.path.lexists(root):
+        os.rename(partial, root)
+        return "installed"
+    if _exchange(partial, root):  # ``partial`` now holds the old slot
+        if not fsguard.is_marked(partial):  # a slot from before markers: it is ours
+            fsguard.atomic_write(os.path.join(partial, fsguard.MARKER), "old slot\n")
+        _discard_leftover(partial, home)
+        return "updated"
+    parent, base = os.path.split(root)
+    old = tempfile.mkdtemp(prefix=f".old-{base}-", dir=parent)
+    fsguard.atomic_write(os.path.join(old, fsguard.MARKER), "old slot, kept until the swap\n")
+    os.rename(root, os.path.join(old, "slot"))
+    os.rename(partial, root)
+    _discard_leftover(old, home)
+    return "updated"
 
 
 def _venv_request(slot: Slot, index: IndexOptions) -> dict:
@@ -141,9 +230,8 @@ def _venv_request(slot: Slot, index: IndexOptions) -> dict:
 
 def _venv_ok(venv: str, want: dict) -> bool:
     try:
-        with open(os.path.join(venv, VENV_MARK), encoding="utf-8") as f:
-            return json.load(f) == want
-    except (OSError, ValueError):
+        return read_json_file(os.path.join(venv, VENV_MARK), "environment record") == want
+    except (RecordError, OSError):
         return False
 
 
@@ -161,15 +249,16 @@ def build_venv(slot: Slot, venv: str, opts: InstallOptions) -> dict:
         return {"venv": venv, "status": "unchanged"}
     rep = opts.reporter
     py = _interpreter(slot.python or "python3", opts.env)
-    shutil.rmtree(venv, ignore_errors=True)
-    os.makedirs(os.path.dirname(venv), exist_ok=True)
+    home = home_guard(opts.home)
+    fsguard.remove(venv, home)
+    fsguard.ensure_dir(os.path.dirname(venv), home)
     rep.line(f"{slot.name}: creating a Python environment with {py}")
     proc = subprocess.run([py, "-m", "venv", venv], capture_output=True, text=True)
     uv = shutil.which("uv", path=opts.env.get("PATH"))
     if proc.returncode != 0:
         if not uv:
             raise PipError(f"{py} -m venv failed: {proc.stderr.strip()[-400:]}")
-        shutil.rmtree(venv, ignore_errors=True)
+        fsguard.remove(venv, home)
         subprocess.run([uv, "venv", "--quiet", "--python", py, venv], check=True)
     vpy = os.path.join(venv, "bin", "python")
     index = opts.index.argv()
@@ -187,8 +276,7 @@ def build_venv(slot: Slot, venv: str, opts: InstallOptions) -> dict:
         if proc.returncode != 0:
             raise PipError(f"installing {', '.join(slot.packages)} into {venv} failed: "
                            + proc.stderr.strip()[-800:])
-    with open(os.path.join(venv, VENV_MARK), "w", encoding="utf-8") as f:
-        json.dump(want, f)
+    fsguard.atomic_write_json(os.path.join(venv, VENV_MARK), want)
     return {"venv": venv, "status": "installed"}
 
 
@@ -202,25 +290,48 @@ def _fetch_all(wheels: Sequence[Wheel], opts: InstallOptions) -> list[str]:
 
 
 def _register_prefix(home: str, name: str, root: str | None) -> None:
-    path = os.path.join(home, PREFIXES_NAME)
+    guard = home_guard(home)
     data = read_prefixes({"CUDASWITCH_HOME": home})
     if root is None:
         data.pop(name, None)
     else:
         data[name] = root
-    os.makedirs(home, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    fsguard.atomic_write_json(os.path.join(guard.path, PREFIXES_NAME), data, root=guard)
+
+
+def _within(inner: str, outer: str) -> bool:
+    return inner == outer or os.path.commonpath([inner, outer]) == outer
+
+
+def _prefix_root(slot: Slot, prefix: str, env: Mapping[str, str]) -> str:
+    """``--prefix DIR``: a new or empty folder, or this same slot's earlier install there;
+    never the data home, a folder around it or in it, another slot, or a user's files."""
+    p = os.path.realpath(os.path.abspath(prefix))
+    home = os.path.realpath(data_home(env))
+    if _within(home, p) or _within(p, home):
+        raise UsageError(f"--prefix {prefix}: {'inside' if _within(p, home) else 'holds'} the "
+                         f"data home {home}; use --name for a slot there, or name another folder")
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"--prefix {prefix}: exists and is not a folder")
+        rec = load_record(p)
+        if rec is not None and rec.name != slot.name:
+            raise UsageError(f"--prefix {prefix}: holds slot {rec.name}; uninstall it first or "
+                             f"name another folder")
+        if rec is None and os.listdir(p):
+            raise fsguard.RefusedError(
+                f"--prefix {prefix}: the folder is not empty and holds no cudaswitch slot; "
+                "name an empty or new folder (cudaswitch never replaces other files)")
+    return p
 
 
 def _slot_root(slot: Slot, opts: InstallOptions) -> str:
     if opts.prefix:
-        p = os.path.abspath(opts.prefix)
-        if p in ("/", "/usr", "/usr/local", os.path.expanduser("~")):
-            raise UsageError(f"--prefix {p}: a slot needs a folder of its own")
-        return p
+        return _prefix_root(slot, opts.prefix, opts.env)
     return os.path.join(toolkits_dir(opts.env), slot.name)
 
 
@@ -229,72 +340,83 @@ def install_slot(slot: Slot, opts: InstallOptions,
     """Install one slot (or find it already installed as asked). Returns what happened."""
     home = opts.home
     root = _slot_root(slot, opts)
-    parent = os.path.dirname(root)
+    guard = home_guard(home)
     rep = opts.reporter
     started = time.monotonic()
     with install_lock(home):
-        os.makedirs(parent, exist_ok=True)
-        leftovers = _clean_leftovers(parent, os.path.basename(root))
+        root = _slot_root(slot, opts)  # again, now that no other install runs
+        parent = os.path.dirname(root)
+        if opts.prefix:
+            os.makedirs(parent, exist_ok=True)
+        else:
+            fsguard.ensure_dir(parent, guard)
+        store = Store(home)
+        store.clean_tmp()
+        restored, leftovers = _recover(parent, os.path.basename(root), guard)
+        if restored:
+            rep.line(f"{slot.name}: restored the slot an interrupted update had moved aside "
+                     f"({', '.join(restored)})")
         if leftovers:
             rep.line(f"{slot.name}: removed an interrupted install ({', '.join(leftovers)})")
-        record = read_record(root)
+        record = load_record(root)
         venv = os.path.join(venvs_dir(opts.env), slot.name)
         same_wheels = record is not None and (wheels is None or sorted(
-            w["sha256"] for w in record.get("wheels", [])) == sorted(w.sha256 for w in wheels))
-        if record and record.get("request") == slot.request() and same_wheels \
+            w.sha256 for w in record.wheels) == sorted(w.sha256 for w in wheels))
+        if record and record.request == slot.request() and same_wheels \
                 and _intact(root, record) \
                 and (not slot.packages or _venv_ok(venv, _venv_request(slot, opts.index))):
             rep.line(f"{slot.name}: up to date at {root}")
             return {"name": slot.name, "root": root, "status": "unchanged",
-                    "release": record.get("release"), "files": len(record.get("files", {})),
-                    "venv": record.get("venv")}
+                    "release": record.release, "files": len(record.files),
+                    "venv": record.venv}
         if wheels is None:
             rep.line(f"{slot.name}: resolving CUDA {slot.release} "
                      f"[{', '.join(slot.components)}] with pip")
             wheels = resolve_slot(slot, opts.index, opts.cache, opts.env)
         paths = _fetch_all(wheels, opts)
-        store = Store(home)
         partial = tempfile.mkdtemp(prefix=f".partial-{os.path.basename(root)}-", dir=parent)
-        files: dict[str, dict] = {}
-        conflicts: list[str] = []
-        for i, (w, path) in enumerate(zip(wheels, paths, strict=True), 1):
-            label = f"{slot.name} [{i}/{len(wheels)}] {w.name}"
-            members = store.members(path, w.sha256, lambda d, t, lb=label: rep.bar(lb, d, t))
-            for m in members:
-                if m.path in files:
-                    if files[m.path]["sha256"] != m.sha256:
-                        conflicts.append(f"{m.path}: {files[m.path]['wheel']} and {w.name}")
-                    continue
-                how = store.place(m, os.path.join(partial, m.path))
-                files[m.path] = {"sha256": m.sha256, "size": m.size,
-                                 "mode": "x" if m.executable else "", "how": how,
-                                 "wheel": w.name}
-        generated = _finish_layout(partial, files)
-        with open(os.path.join(partial, "version.json"), "w", encoding="utf-8") as f:
-            json.dump(_version_json(slot.release, wheels), f, indent=1)
-        generated.append("version.json")
-        venv_result = build_venv(slot, venv, opts) if slot.packages else None
-        if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
-            shutil.rmtree(venv, ignore_errors=True)
-        rec = {
-            "format": FORMAT, "name": slot.name, "release": slot.release, "root": root,
-            "request": slot.request(), "wheels": [w.as_dict() for w in wheels],
-            "files": files, "generated": generated, "conflicts": conflicts,
-            "venv": venv if slot.packages else None,
-            "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        with open(os.path.join(partial, RECORD_NAME), "w", encoding="utf-8") as f:
-            json.dump(rec, f, indent=1)
-        os.chmod(partial, 0o755)
-        status = "installed"
-        if os.path.lexists(root):
-            status = "updated"
-            old = tempfile.mkdtemp(prefix=f".old-{os.path.basename(root)}-", dir=parent)
-            os.rename(root, os.path.join(old, "slot"))
-            os.rename(partial, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(partial, root)
+        fsguard.atomic_write(os.path.join(partial, fsguard.MARKER),
+                             f"slot {slot.name}, installed by cudaswitch\n")
+        try:
+            files: dict[str, dict] = {}
+            conflicts: list[str] = []
+            for i, (w, path) in enumerate(zip(wheels, paths, strict=True), 1):
+                label = f"{slot.name} [{i}/{len(wheels)}] {w.name}"
+                members = store.members(path, w.sha256, lambda d, t, lb=label: rep.bar(lb, d, t))
+                for m in members:
+                    if m.path in files:
+                        if files[m.path]["sha256"] != m.sha256:
+                            conflicts.append(f"{m.path}: {files[m.path]['wheel']} and {w.name}")
+                        continue
+                    how = store.place(m, os.path.join(partial, m.path))
+                    files[m.path] = {"sha256": m.sha256, "size": m.size,
+                                     "mode": "x" if m.executable else "", "how": how,
+                                     "wheel": w.name}
+            generated = [fsguard.MARKER, *_finish_layout(partial, files)]
+            fsguard.atomic_write_json(os.path.join(partial, "version.json"),
+                                      _version_json(slot.release, wheels))
+            generated.append("version.json")
+            venv_result = build_venv(slot, venv, opts) if slot.packages else None
+            if venv_result:
+                check_slot(slot.name, venv, partial, slot.components)
+            if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
+                fsguard.remove(venv, guard)
+            rec = {
+                "format": FORMAT, "name": slot.name, "release": slot.release, "root": root,
+                "request": slot.request(), "wheels": [w.as_dict() for w in wheels],
+                "files": files, "generated": generated, "conflicts": conflicts,
+                "venv": venv if slot.packages else None,
+                "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            fsguard.atomic_write_json(os.path.join(partial, RECORD_NAME), rec)
+            os.chmod(partial, 0o755)
+            if opts.prefix and os.path.lexists(root) and load_record(root) is None:
+                fsguard.claim(root, "--prefix")  # empty, or this slot's own earlier install
+            status = _swap_in(partial, root, guard)
+        except BaseException:  # a refused wheel, a full disk: nothing half-built stays
+            with contextlib.suppress(OSError, CudaswitchError):
+                _discard_leftover(partial, guard)
+            raise
         if opts.prefix:
             _register_prefix(home, slot.name, root)
         links = sum(1 for f in files.values() if f["how"] == "link")
@@ -378,7 +500,11 @@ def download(slots: Sequence[Slot], wheelhouse: str, opts: InstallOptions,
 
 
 def find_installed(target: str, env: Mapping[str, str]) -> tuple[str, str]:
-    """A slot by name, or the one installed slot whose CUDA matches a version."""
+    """A slot by name; a version means the slot ``install VERSION`` names (``cuda12.4``).
+
+    Removing is not a search: ``uninstall 12.4`` never picks a slot of another name that
+    happens to hold CUDA 12.4; those are listed for the user to name.
+    """
     slots = installed_slots(env)
     if target in slots:
         return target, slots[target]
@@ -392,54 +518,80 @@ def find_installed(target: str, env: Mapping[str, str]) -> tuple[str, str]:
         except UsageError as e:
             raise UsageError(f"{e}; installed slots: {', '.join(slots) or '(none)'}") from e
         raise NoMatchError(f"no slot named {target!r}; installed: {', '.join(slots) or '(none)'}")
-    hits = []
+    parts = target.split(".")
+    same = []
     for name, root in slots.items():
-        rec = read_record(root) or {}
+        rec = load_record(root)
         try:
-            v = VersionSpec.parse(str(rec.get("release", ""))[:20]).prefix
+            v = VersionSpec.parse(rec.release[:20]).prefix if rec else None
         except SpecError:
             continue
         if v is not None and spec.matches(v):
-            hits.append((name, root))
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise NoMatchError(f"no installed slot has CUDA {target}; installed: "
-                           f"{', '.join(slots) or '(none)'}")
-    raise UsageError(f"CUDA {target} matches several slots ({', '.join(n for n, _ in hits)}); "
-                     "name one")
+            same.append(name)
+    if len(parts) < 2:
+        raise UsageError(f"CUDA {target} is a major version; name the slot to remove: "
+                         f"{', '.join(same) or '(none installed)'}")
+    default = f"cuda{parts[0]}.{parts[1]}"
+    if default in slots:
+        return default, slots[default]
+    raise NoMatchError(f"no slot {default} (what install {target} makes); "
+                       + (f"slots with CUDA {target}: {', '.join(same)}: name the one to remove"
+                          if same else f"installed: {', '.join(slots) or '(none)'}"))
+
+
+def _remove_listed(root: str, record: SlotRecord, guard: fsguard.Root) -> int:
+    """Remove the files and links the record lists, each inside the slot and not a folder."""
+    removed = 0
+    for rel in [*record.files, *record.generated, RECORD_NAME, fsguard.MARKER]:
+        p = os.path.join(root, rel)
+        if not fsguard.contains(guard, p):
+            continue
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        removed += fsguard.remove(p, guard)
+    return removed
 
 
 def uninstall(target: str, env: Mapping[str, str], force: bool = False,
               link: str = "/usr/local/cuda") -> dict:
     """Remove exactly what the record lists; files someone else put there stay (and are named)."""
     home = data_home(env)
+    check_home(home)
     name, root = find_installed(target, env)
+    guard = home_guard(home)
     real = os.path.realpath(root)
     if os.path.islink(link) and os.path.realpath(link) == real and not force:
         raise InUseError(f"{link} points at slot {name} ({root}); switch it to another toolkit "
                          f"first (cudaswitch use ...) or pass --force")
     with install_lock(home):
-        record = read_record(root) or {}
-        removed = 0
-        for rel in [*(record.get("files") or {}), *(record.get("generated") or []), RECORD_NAME]:
-            p = os.path.join(root, rel)
-            if os.path.lexists(p) and os.path.realpath(os.path.dirname(p)).startswith(real):
-                os.unlink(p)
-                removed += 1
+        record = load_record(root)
+        if record is None:
+            raise NoMatchError(f"slot {name} at {root} has no record any more; nothing removed")
+        if fsguard.contains(guard, root):
+            slot_guard = fsguard.sub_root(guard, root)
+        else:
+            slot_guard = fsguard.marked_root(root, (fsguard.MARKER, RECORD_NAME))
+        removed = _remove_listed(slot_guard.path, record, slot_guard)
         left = []
-        for d, _dirs, fs in os.walk(root, topdown=False):
+        for d, _dirs, fs in os.walk(slot_guard.path, topdown=False):
             left += [os.path.join(d, f) for f in fs]
+            left += [os.path.join(d, x) for x in _dirs if os.path.islink(os.path.join(d, x))]
             with contextlib.suppress(OSError):
                 os.rmdir(d)
-        venv = record.get("venv")
-        if isinstance(venv, str) and venv == os.path.join(venvs_dir(env), name):
-            shutil.rmtree(venv, ignore_errors=True)
+        venv = record.venv
+        venv_removed = False
+        if venv is not None and venv == os.path.join(venvs_dir(env), name):
+            venv_removed = fsguard.remove(venv, guard) > 0
         if name in read_prefixes(env):
             _register_prefix(home, name, None)
         files, freed = Store(home).collect_garbage()
-    return {"name": name, "root": root, "removed_files": removed, "left": left,
-            "venv_removed": bool(venv), "store_files_freed": files, "store_bytes_freed": freed}
+    return {"name": name, "root": root, "removed_files": removed, "left": sorted(left),
+            "venv_removed": venv_removed, "store_files_freed": files,
+            "store_bytes_freed": freed}
 
 
 def default_slot_for(version: str, components: Sequence[str], name: str | None,

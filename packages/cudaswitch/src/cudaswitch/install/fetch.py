@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from .. import fsguard
 from ..errors import CudaswitchError
 from .resolve import Wheel
 
@@ -86,9 +89,28 @@ def fetch(wheel: Wheel, cache: str, wheelhouse: str | None = None,
     return _download(wheel, cache, tick)
 
 
+@contextlib.contextmanager
+def _wheel_lock(dest: str) -> Iterator[None]:
+    """One process downloads a given wheel into a cache at a time; the others wait and then
+    find it there (an install and a ``download`` may share one cache)."""
+    fd = os.open(dest + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _download(wheel: Wheel, cache: str, tick: Callable[[int, int], None]) -> str:
     dest = cached_path(wheel, cache)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
+    with _wheel_lock(dest):
+        if is_cached(wheel, cache):
+            return dest
+        return _download_locked(wheel, dest, tick)
+
+
+def _download_locked(wheel: Wheel, dest: str, tick: Callable[[int, int], None]) -> str:
     part = dest + ".part"
     have = os.path.getsize(part) if os.path.exists(part) else 0
     req = urllib.request.Request(wheel.url, headers={"User-Agent": "cudaswitch"})
@@ -113,8 +135,7 @@ def _download(wheel: Wheel, cache: str, tick: Callable[[int, int], None]) -> str
         raise FetchError(f"{wheel.filename}: downloaded file does not match sha256 "
                          f"{wheel.sha256}; removed, run again")
     os.replace(part, dest)
-    with open(_verified_marker(dest), "w", encoding="ascii") as f:
-        f.write(wheel.sha256)
+    fsguard.atomic_write(_verified_marker(dest), wheel.sha256)
     return dest
 
 
