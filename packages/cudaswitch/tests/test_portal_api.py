@@ -7,6 +7,7 @@ NVIDIA runtime wheels from PyPI), through the same flow as ``cudaswitch exec``.
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import shlex
@@ -181,11 +182,12 @@ def test_runtimes_lists_discovered_slots_with_verdicts_and_providers(portal):
     assert {"cuda11.8", "cuda12.4", "cuda13.0"} <= set(names)
     rt = names["cuda12.4"]
     assert rt["cuda"] == "12.4.127" and "cudart" in rt["components"]
+    assert rt["sizes"]["apparent"] > 100_000 and rt["sizes"]["files"] >= 1  # libcudart at least
     assert rt["verdict"] == "unknown" and "driver" in rt["reason"]
     cuda = next(p for p in rt["providers"] if p["value"] == "cuda")
     assert not cuda["available"] and cuda["why_not"]
     page = c.get("/runtimes").text
-    assert "cuda11.8" in page and "12.4.127" in page
+    assert "cuda11.8" in page and "12.4.127" in page and " MiB" in page
     host = c.get("/api/host").json()
     assert "driver_version" in host["host"] and isinstance(host["findings"], list)
     assert c.get("/host").status_code == 200
@@ -210,75 +212,93 @@ def test_facefuse_job_runs_and_result_is_an_image_of_the_target_size(portal):
         "job.log", "result.png", "source.jpg", "target.png"]
 
 
+@pytest.fixture(params=["api", "form"])
+def via(request) -> str:
+    """Every upload check runs through both endpoints that take files: the JSON API (script
+    token) and the New job page's form (session cookie and CSRF token)."""
+    return request.param
+
+
+def _upload(portal: PortalProcess, via: str, files: dict) -> tuple[int, str, int | None]:
+    """(status, error text, job id) of a facefuse submission through ``via``."""
+    if via == "api":
+        r = portal.client().post("/api/jobs", data=_job_form(), files=files,
+                                 headers=_bearer(portal, "runner"))
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") \
+            else {"error": r.text}
+        return r.status_code, body.get("error", ""), body.get("id")
+    c = portal.client("runner")
+    r = c.post("/jobs", data=_job_form(csrf_token=session_csrf(c)), files=files)
+    job_id = None
+    if r.status_code == 303:
+        job_id = int(r.headers["location"].rsplit("/", 1)[1])
+        return 201, "", job_id
+    return r.status_code, html.unescape(r.text), job_id
+
+
 @pytest.mark.parametrize(("field", "payload", "status", "words"), [
     ("source", b"this is plain text, not a photo\n", 400, "not a readable image"),
     ("target", b"%PDF-1.4\n" + b"0" * 300, 400, "not a readable image"),
     ("source", b"", 400, "empty"),
     ("target", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64, 400, "no readable video stream"),
 ], ids=["text-as-photo", "pdf", "empty", "truncated-mp4"])
-def test_bad_upload_types_are_refused_with_what_is_accepted(portal, field, payload, status,
-                                                            words):
+def test_bad_upload_types_are_refused_with_what_is_accepted(portal, via, field, payload,
+                                                            status, words):
     files = _photos()
     files[field] = ("photo.jpg", payload, "image/jpeg")
-    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
-                             headers=_bearer(portal, "runner"))
-    assert r.status_code == status, r.text
-    assert words in r.json()["error"]
+    code, error, _ = _upload(portal, via, files)
+    assert code == status, error
+    assert words in error
     if field == "source" and payload:
-        assert "JPEG, PNG, WebP or BMP" in r.json()["error"]
+        assert "JPEG, PNG, WebP or BMP" in error
 
 
-def test_truncated_photo_is_refused(portal):
+def test_truncated_photo_is_refused(portal, via):
     files = _photos()
     data = source_photo().read_bytes()
     files["source"] = ("grace.jpg", data[: len(data) // 2], "image/jpeg")
-    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
-                             headers=_bearer(portal, "runner"))
-    assert r.status_code == 400 and "truncated" in r.json()["error"]
+    code, error, _ = _upload(portal, via, files)
+    assert code == 400 and "truncated" in error
 
 
-def test_video_as_source_photo_is_refused(portal):
+def test_video_as_source_photo_is_refused(portal, via):
     files = _photos()
     files["source"] = ("clip.mp4", b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64, "video/mp4")
-    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
-                             headers=_bearer(portal, "runner"))
-    assert r.status_code == 400 and "video is not accepted" in r.json()["error"]
+    code, error, _ = _upload(portal, via, files)
+    assert code == 400 and "video is not accepted" in error
 
 
-def test_upload_over_the_limit_is_refused(portal):
+def test_upload_over_the_limit_is_refused(portal, via):
     img = Image.effect_noise((1400, 1400), 80).convert("RGB")
     buf = io.BytesIO()
     img.save(buf, "PNG")
     assert len(buf.getvalue()) > 2 * 2**20
     files = _photos()
     files["target"] = ("big.png", buf.getvalue(), "image/png")
-    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
-                             headers=_bearer(portal, "runner"))
-    assert r.status_code in (400, 413), r.text
-    assert "MiB" in r.text
+    code, error, _ = _upload(portal, via, files)
+    assert code in (400, 413), error
+    assert "MiB" in error
 
 
-def test_body_over_the_limit_is_refused_before_parsing(portal):
+def test_body_over_the_limit_is_refused_before_parsing(portal, via):
     files = _photos()
     files["target"] = ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * (6 * 2**20), "image/png")
-    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
-                             headers=_bearer(portal, "runner"))
-    assert r.status_code == 413 and "MiB" in r.text
+    code, error, _ = _upload(portal, via, files)
+    assert code == 413 and "MiB" in error
 
 
-def test_path_names_in_uploads_are_only_shown_never_used(portal):
+def test_path_names_in_uploads_are_only_shown_never_used(portal, via):
     files = _photos()
     files["source"] = ("../../x", source_photo().read_bytes(), "image/jpeg")
     files["target"] = ("/etc/passwd", target_photo().read_bytes(), "image/png")
-    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
-                             headers=_bearer(portal, "runner"))
-    assert r.status_code == 201, r.text
-    job = r.json()
+    code, error, job_id = _upload(portal, via, files)
+    assert code == 201, error
+    job = portal.client("viewer").get(f"/api/jobs/{job_id}").json()
     assert job["source_name"] == "x" and job["target_name"] == "passwd"
-    folder = portal.data / "jobs" / str(job["id"])
+    folder = portal.data / "jobs" / str(job_id)
     assert {"source.jpg", "target.png"} <= {p.name for p in folder.iterdir()}
     assert not (portal.data / "x").exists() and not (portal.data.parent / "x").exists()
-    wait_for(portal.client("runner"), job["id"], ("succeeded", "failed"))
+    wait_for(portal.client("runner"), job_id, ("succeeded", "failed"))
 
 
 def test_unknown_slot_option_or_unavailable_provider_is_refused(portal):

@@ -102,10 +102,32 @@ def _runtime(job: SlotJob, toolkits: dict, sizes: Mapping[str, dict], host: Host
     components = tuple(tk.components) if tk else ()
     venv = (job.env or {}).get("VIRTUAL_ENV") if job.ref.source != "implicit" else None
     size = next((v for k, v in sizes.items() if os.path.realpath(k) == job.toolkit_root), None)
+    if size is None and job.toolkit_root:
+        size = folder_size(job.toolkit_root)
     return Runtime(job.name, job.ref.source, job.cuda, job.verdict, job.reason,
                    job.toolkit_root, components, tk.layout if tk else None,
                    {k: v for k, v in size.items() if isinstance(v, int)} if size else None,
                    providers_for(components, venv, host, job.runnable), venv)
+
+
+_FOLDER_SIZES: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def folder_size(root: str) -> dict[str, int] | None:
+    """Bytes and files of a toolkit cudaswitch did not install (found by discovery), each hard
+    link counted once; remembered per folder and modification time, so a page does not walk a
+    multi-gigabyte toolkit every few seconds."""
+    try:
+        key = (root, os.stat(root).st_mtime_ns)
+    except OSError:
+        return None
+    if key not in _FOLDER_SIZES:
+        from ..install.sizes import inode_table
+
+        table = inode_table(root)
+        _FOLDER_SIZES[key] = {"apparent": sum(size for size, _h, _n in table.values()),
+                              "files": len(table)}
+    return _FOLDER_SIZES[key]
 
 
 def take_snapshot(env: Mapping[str, str]) -> Snapshot:
