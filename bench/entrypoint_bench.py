@@ -1,6 +1,8 @@
 """Start-to-exec time of ``cudaswitch-entrypoint true`` against a bash entrypoint doing what
 the founding article's does (replace the ``cuda`` symlink, export PATH and LD_LIBRARY_PATH,
-print the ``nvcc --version`` release line, exec), measured side by side in one run.
+print the ``nvcc --version`` release line, exec), measured side by side in one run. The baked
+entrypoint (``cudaswitch launcher --bake``, what an image's first start in a fresh container
+runs, its cache empty) is measured in the same run.
 
 Usage: uv run python bench/entrypoint_bench.py [--rounds N]
 Needs a toolkit with ``bin/nvcc`` (this machine's /usr/local/cuda-13.0, or CUDASWITCH_PATH).
@@ -61,11 +63,18 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.update(CUDA_VERSION=tk.version.major_minor, CUDASWITCH_QUIET="1",
                    CUDASWITCH_CONFIG=os.devnull, CUDASWITCH_CACHE_DIR=os.path.join(work, "c"))
+        baked = os.path.join(work, "baked-entrypoint")
+        subprocess.run([sys.executable, "-m", "cudaswitch.cli.main", "launcher", baked,
+                        "--bake"], env=env, check=True, stdout=subprocess.DEVNULL)
+        # "only": exit 125 rather than hand over, so a timing is never the Python fallback's
+        env["CUDASWITCH_BAKED"] = "only"
+        subprocess.run([baked, "true"], env=env, check=True)
         for cmd in ([launcher, "true"], [console, "true"]):
             subprocess.run(cmd, env=env, check=True)
         cold = dict(env, CUDASWITCH_NO_CACHE="1")
         res = interleaved({
             "bash entrypoint": [script, "true"],
+            "baked sh entrypoint (fresh container: no cache)": [baked, "true"],
             "cudaswitch-entrypoint (launcher, python -IS)": [launcher, "true"],
             "cudaswitch-entrypoint (pip console script)": [console, "true"],
             "python -IS -c pass": [sys.executable, "-IS", "-c", "pass"],
