@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _host_from_args(args: argparse.Namespace) -> Host:
     if args.driver is not None and not parse_dotted(args.driver):
         raise UsageError(f"--driver {args.driver!r} is not a driver version (e.g. 535.104.05)")
-    base = detect_host() if (args.driver is None or args.arch is None) else None
+    try:
+        base = detect_host() if (args.driver is None or args.arch is None) else None
+    except ValueError as e:  # a CUDASWITCH_DRIVER_VERSION / _GPU_ARCH override that is bad
+        raise UsageError(str(e)) from e
     driver = args.driver if args.driver is not None else (base.driver_version if base else None)
     if args.arch:
         gpus = []

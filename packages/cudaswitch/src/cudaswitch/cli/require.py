@@ -114,7 +114,10 @@ def _facts(args: argparse.Namespace) -> tuple[Facts, str]:
         return Facts(cuda, args.driver, gpus), "flags"
     from ..host import detect_host
 
-    host = detect_host()
+    try:
+        host = detect_host()
+    except ValueError as e:  # a CUDASWITCH_DRIVER_VERSION / _GPU_ARCH override that is bad
+        raise UsageError(str(e)) from e
     cuda_v = host.driver_cuda
     cuda = cuda_v.major_minor if cuda_v is not None else (
         _driver_cuda(host.driver_version) if host.driver_version else None
