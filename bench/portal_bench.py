@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -90,6 +91,19 @@ async def load(base: str, cookies: list[httpx.Cookies], paths: list[str], per_us
     return times
 
 
+def hey_run(base: str, cookie: str, path: str, requests: int, users: int) -> dict:
+    """The same page under Debian's ``hey`` (a Go load generator, so the client's own cost is
+    small next to the Python client above): a fixed number of requests, ``users`` at once."""
+    out = subprocess.run(["hey", "-n", str(requests), "-c", str(users), "-t", "60",
+                          "-H", f"Cookie: cs_session={cookie}", base + path],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    found = dict(re.findall(r"\s(\d+)% in ([\d.]+) secs", out))
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"p50": float(found["50"]) * 1e3, "p95": float(found["95"]) * 1e3,
+            "rps": float(rps.group(1)) if rps else None, "codes": codes}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--search-path", required=True, help="a folder of NVIDIA runtime wheels")
@@ -98,6 +112,8 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=20)
     ap.add_argument("--limit", type=float, default=120.0, help="seconds, for the load phase")
     ap.add_argument("--port", type=int, default=8791)
+    ap.add_argument("--hey-requests", type=int, default=1000,
+                    help="requests per page under hey (0: skip; needs Debian's hey)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -140,6 +156,10 @@ def main() -> int:
         t0 = time.perf_counter()
         times = asyncio.run(load(base, cookies, paths, args.requests_per_user, args.limit))
         wall = time.perf_counter() - t0
+        hey = {}
+        if args.hey_requests and shutil.which("hey"):
+            session = cookies[0].get("cs_session")
+            hey = {p: hey_run(base, session, p, args.hey_requests, args.users) for p in paths}
         rss = peak_rss_kib(proc.pid)
     finally:
         proc.terminate()
@@ -150,9 +170,9 @@ def main() -> int:
                                "p95": pct(starts, 95) * 1e3, "n": len(starts)},
         "pages_ms": {p: {"p50": statistics.median(v) * 1e3, "p95": pct(v, 95) * 1e3,
                          "n": len(v), "p50_vs_healthz": statistics.median(v) / base_p50}
-                     for p, v in times.items()},
+                     for p, v in times.items() if v},
         "requests": sum(len(v) for v in times.values()), "seconds": wall,
-        "users": args.users, "peak_rss_mib": rss / 1024,
+        "users": args.users, "peak_rss_mib": rss / 1024, "hey_ms": hey,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -165,6 +185,12 @@ def main() -> int:
     print(f"{'page':<22} {'p50 ms':>8} {'p95 ms':>8} {'p50/healthz':>12}")
     for p, v in result["pages_ms"].items():
         print(f"{p:<22} {v['p50']:>8.1f} {v['p95']:>8.1f} {v['p50_vs_healthz']:>12.1f}")
+    if hey:
+        print(f"under hey ({args.hey_requests} requests per page, {args.users} at once, one "
+              "session):")
+        print(f"{'page':<22} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}  status codes")
+        for p, v in hey.items():
+            print(f"{p:<22} {v['p50']:>8.1f} {v['p95']:>8.1f} {v['rps'] or 0:>8.0f}  {v['codes']}")
     print(f"portal process peak memory (VmHWM): {result['peak_rss_mib']:.0f} MiB")
     return 0
 
