@@ -103,3 +103,22 @@ packages = ["numpy==1.26.4"]
     numpy = next(w for w in wheels if w.name == "numpy")
     assert f"cp{other.replace('.', '')}" in numpy.filename
     assert f"cp{sys.version_info[0]}{sys.version_info[1]}-" not in numpy.filename
+
+
+def test_facefusion_slots_resolve_every_dependency_gradio_imports():
+    """The FaceFusion recipe's wheels install a working app: gradio's own dependencies
+    (httpx, huggingface_hub, fastapi, ...) are resolved and pinned with the slot, not
+    left to whatever the image happens to hold. gradio 5.9.1 imports requests without
+    declaring it (huggingface_hub used to bring it, 1.0 and later do not): checked by hand,
+    `import gradio` fails with "No module named 'requests'" without it, so the recipe names
+    it. The TensorRT slot needs NVIDIA's index, which
+    these tests cannot assume; its packages are the cuda12.4 slot's."""
+    from cudaswitch.image.recipes import FACEFUSION
+
+    im = parse_image_manifest(FACEFUSION, "facefusion.toml", "/nonexistent", env={})
+    for slot in im.slots[:2]:
+        names = {w.name for w in resolve_packages(slot, Platform("3.11"), IndexOptions())}
+        for need in ("gradio", "requests", "httpx", "huggingface-hub", "fastapi", "numpy",
+                     "onnxruntime-gpu"):
+            assert need in names, (slot.name, need, sorted(names))
+        assert [n for n in names if n.startswith("opencv")] == ["opencv-python-headless"]

@@ -25,7 +25,8 @@ from ..errors import UsageError
 from ..install.resolve import normalize
 
 FACEFUSION_RELEASE = "3.1.1"
-_APP_DEPS = '"gradio==5.9.1", "gradio-rangeslider==0.0.8", "onnx==1.17.0", ' \
+# gradio 5.9.1 imports requests but does not declare it (huggingface_hub < 1.0 brought it).
+_APP_DEPS = '"gradio==5.9.1", "requests>=2.32", "gradio-rangeslider==0.0.8", "onnx==1.17.0", ' \
             '"opencv-python-headless==4.10.0.84", "psutil==6.1.1", "tqdm==4.67.1", ' \
             '"scipy==1.14.1", "filetype==1.2.0"'
 _LIBS = '["cudart", "cublas", "cufft", "curand", "nvrtc", "cudnn"]'
