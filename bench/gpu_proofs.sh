@@ -8,6 +8,7 @@ out=${OUT:-/tmp/gpu-proofs}
 mkdir -p "$out"
 exec > >(tee "$out/proofs.log") 2>&1
 root=$PWD
+export PATH=$root/carry/zbin:$PATH LD_LIBRARY_PATH=$root/carry/zbin
 cd /tmp && cat piece* > bundle.tar && tar -xf bundle.tar && cd bundle && sha256sum -c --quiet SHA256SUMS || exit 1
 mkdir -p /tmp/site && cd /tmp/site && zstd -dq /tmp/bundle/ort-rest.tar.zst -c | tar -xf - &&
   zstd -dq /tmp/bundle/prov.zst -o onnxruntime/capi/libonnxruntime_providers_cuda.so &&
@@ -20,7 +21,7 @@ sp=$(python3 -c "import site; print(site.getsitepackages()[0])")
 # onnxruntime-gpu 1.31.1 needs CUDA 13's cuDNN, cuBLAS, cuFFT, cuRAND and runtime: the
 # image's own, from its PyTorch environment's NVIDIA wheels
 libs=$(ls -d "$sp"/nvidia/cudnn/lib "$sp"/nvidia/cu13/lib 2>/dev/null | paste -sd:)
-export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$libs
 export PYTHONPATH=/tmp/site:$root/packages/facefuse/src
 echo "== host"; python3 -V; nproc; /tmp/ffmpeg -hide_banner -version | head -1
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
