@@ -148,3 +148,13 @@ def test_a_password_prompt_with_stdin_closed_is_exit_2(tmp_path):
     errors = [ln for ln in proc.stderr.splitlines() if "cudaswitch: error:" in ln]
     assert len(errors) == 1 and "standard input" in errors[0], proc.stderr
     assert proc.returncode == EXIT_USAGE, proc.stderr
+
+
+@pytest.mark.parametrize("args", [["require", "check", "--env"], ["compat", "12.4"]])
+@pytest.mark.parametrize("var,value", [("CUDASWITCH_GPU_ARCH", "0"),
+                                       ("CUDASWITCH_DRIVER_VERSION", "x\ny")])
+def test_a_bad_host_override_is_exit_2(tmp_path, args, var, value):
+    """Found by the fuzz test: ``require check --env`` under CUDASWITCH_GPU_ARCH=0 raised."""
+    proc = cli(*args, env=slot_env(tmp_path / "home", **{var: value}))
+    line = one_line_error(proc)
+    assert proc.returncode == EXIT_USAGE and var in line, proc.stderr
