@@ -221,13 +221,18 @@ def test_list_header_names_the_driver_and_where_it_came_from(wheel_roots):
     assert head.startswith("driver 580.95.05 (CUDA 13.0) from CUDASWITCH_DRIVER_VERSION"), head
 
 
+def _switched_to(env: dict, spec: str) -> dict:
+    """The environment of a bash shell after `eval "$(cudaswitch env SPEC)"`."""
+    code = cs("env", spec, "--shell", "bash", env=env).stdout
+    shell = subprocess.run(["bash", "-c", code + "\nenv -0"], env=env, capture_output=True,
+                           text=True, check=True).stdout
+    return dict(kv.split("=", 1) for kv in shell.split("\0") if "=" in kv)
+
+
 def test_list_marks_the_shells_active_toolkit(wheel_roots):
     """After `eval "$(cudaswitch env 11.8)"`, `list` marks 11.8 as Lmod marks a loaded module."""
     env = clean_env(CUDASWITCH_PATH=str(wheel_roots))
-    code = cs("env", "11.8", "--shell", "bash", env=env).stdout
-    shell = subprocess.run(["bash", "-c", code + "\nenv -0"], env=env, capture_output=True,
-                           text=True, check=True).stdout
-    switched = dict(kv.split("=", 1) for kv in shell.split("\0") if "=" in kv)
+    switched = _switched_to(env, "11.8")
     text = cs("list", env=switched).stdout
     marked = [line for line in text.splitlines() if "(active)" in line]
     assert len(marked) == 1 and marked[0].startswith("11.8."), text
@@ -240,10 +245,7 @@ def test_list_marks_the_shells_active_toolkit(wheel_roots):
 
 def test_which_shows_the_active_toolkit_it_ranked_below_an_argument(wheel_roots):
     env = clean_env(CUDASWITCH_PATH=str(wheel_roots))
-    code = cs("env", "11.8", "--shell", "bash", env=env).stdout
-    shell = subprocess.run(["bash", "-c", code + "\nenv -0"], env=env, capture_output=True,
-                           text=True, check=True).stdout
-    switched = dict(kv.split("=", 1) for kv in shell.split("\0") if "=" in kv)
+    switched = _switched_to(env, "11.8")
     picked_by_shell = cs("which", env=switched).stdout
     assert picked_by_shell.startswith("CUDA 11.8.") and "CUDASWITCH_ACTIVE" in picked_by_shell
     overridden = cs("which", "12", env=switched).stdout

@@ -29,6 +29,7 @@ from .compat.data import catalog
 from .compat.verdict import builds_for, driver_cuda_for
 from .errors import CudaswitchError
 from .flow import Outcome, run_flow, watch_paths
+from .fsguard import atomic_write
 from .host import ARCH_ENV, Gpu, Host
 from .pycheck import planned_path
 from .registry import VARIABLES
@@ -382,11 +383,6 @@ def _decision_fn(i: int, d: Decision) -> str:
 
 def write_baked(path: str, env: Mapping[str, str], full: str) -> int:
     """Bake this image's decisions into the sh entrypoint at ``path`` (atomically, 0755)."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     text = render(bake(env), full, os.path.abspath(path))
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8", "surrogateescape"), mode=0o755)
     return 0
