@@ -128,7 +128,7 @@ def fitting(major: int, toolkits: Sequence[Toolkit], env: Mapping[str, str]) -> 
 
         roots = {os.path.realpath(t.root) for t in tks}
         names = [n for n, r in installed_slots(env).items() if os.path.realpath(r) in roots]
-    except (ImportError, OSError):
+    except OSError:
         names = []
     if not tks:
         return (f"no CUDA {major} toolkit is installed (cudaswitch install {major}.x, or "
