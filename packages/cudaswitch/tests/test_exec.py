@@ -193,7 +193,7 @@ def test_configured_default(wheel_roots, tmp_path):
     assert any("wins over CUDA_VERSION" in n for n in d["request"]["notes"])
     d = json.loads(subprocess.run(cudaswitch_cmd("which", "11", "--json"), env=env,
                                   capture_output=True, text=True).stdout)
-    assert d["request"]["origin"] == "--cuda" and d["toolkit"]["version"] == "11.8.89"
+    assert d["request"]["origin"] == "the SPEC argument" and d["toolkit"]["version"] == "11.8.89"
 
 
 def test_non_version_cuda_version_is_ignored_with_a_note(wheel_roots):
