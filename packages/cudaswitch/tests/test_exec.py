@@ -196,6 +196,21 @@ def test_configured_default(wheel_roots, tmp_path):
     assert d["request"]["origin"] == "the SPEC argument" and d["toolkit"]["version"] == "11.8.89"
 
 
+@pytest.mark.parametrize("argv", [
+    ["-m", "cudaswitch.entrypoint", "true"],
+    ["-m", "cudaswitch.cli.main", "which"],
+    ["-m", "cudaswitch.cli.main", "exec", "--", "true"],
+])
+def test_a_configuration_nested_too_deeply_is_a_usage_error(wheel_roots, tmp_path, argv):
+    cfg = tmp_path / "cudaswitch.toml"
+    cfg.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    env = clean_env(CUDASWITCH_PATH=str(wheel_roots), CUDASWITCH_CONFIG=str(cfg))
+    out = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert "Traceback" not in out.stderr
+    assert out.returncode == 2 and str(cfg) in out.stderr and "nested too deeply" in out.stderr
+
+
 def test_non_version_cuda_version_is_ignored_with_a_note(wheel_roots):
     env = clean_env(CUDASWITCH_PATH=str(wheel_roots), CUDA_VERSION="auto")
     out = subprocess.run(cudaswitch_cmd("which", "--json"), env=env, capture_output=True,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from .compat.verdict import Verdict, compat_driver_in, verdict_for
 from .errors import UsageError
 from .host import Host
+from .tomltext import parse_toml
 from .toolkits.model import Toolkit
 from .versions import SpecError, VersionSpec, is_plain_version
 
@@ -34,12 +35,6 @@ ACTIVE_ENV = "CUDASWITCH_ACTIVE"
 CONFIG_ENV = "CUDASWITCH_CONFIG"
 CONFIG_NAME = "cudaswitch.toml"
 MANIFEST_LIMIT = 1 << 20
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
 
 @dataclass(frozen=True)
 class Request:
@@ -97,11 +92,9 @@ def read_default(path: str) -> str | None:
         raise UsageError(f"{path}: manifest larger than 1 MiB")
     try:
         text = data.decode("utf-8-sig")
-        raw = tomllib.loads(text)
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not UTF-8 text (byte {e.start})") from e
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML: {e}") from e
+    raw = parse_toml(text, path)
     value = raw.get("default")
     if value is None:
         return None

@@ -15,7 +15,7 @@ one Python environment (``<home>/venvs/<name>/``, because every ONNX Runtime bui
     packages = ["onnxruntime-gpu==1.18.1"]
     env = { ORT_LOGGING_LEVEL = "2" }
 
-Standard library only (``tomllib``, or ``tomli`` on 3.10); nothing here touches the network.
+Standard library only (TOML through ``tomltext``); nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -44,15 +44,11 @@ from .install.releases import (
 from .plan import PATH_VARS, Target
 from .select import config_paths
 from .slotrecord import RECORD_NAME, RecordError, load_record
+from .tomltext import parse_toml
 from .toolkits.layout import probe_toolkit
 from .toolkits.model import Toolkit
 from .toolkits.search import data_home
 from .versions import CudaVersion, SpecError
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 PREFIXES_NAME = "prefixes.json"
 EXTRA_RELEASES_ENV = "CUDASWITCH_EXTRA_RELEASES"
@@ -463,13 +459,7 @@ def find_manifest(env: Mapping[str, str]) -> str | None:
 
 
 def parse_manifest(text: str, path: str, env: Mapping[str, str] | None = None) -> Manifest:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        hint = " (a slot name used twice?)" if "overwrite" in str(e).lower() else ""
-        raise UsageError(f"{path}: not valid TOML: {e}{hint}") from e
-    except RecursionError as e:
-        raise UsageError(f"{path}: nested too deeply to be a manifest") from e
+    raw = parse_toml(text, path, hint_duplicates=True)
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
         hint = " (declare slots as [[slot]] tables with a name)" if "slots" in unknown else ""

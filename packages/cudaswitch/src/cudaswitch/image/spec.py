@@ -32,11 +32,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..slots import ENV_KEY_RE, Manifest, Slot, parse_manifest, read_manifest_text
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from ..tomltext import parse_toml
 
 IMAGE_KEYS = frozenset({"name", "version", "base", "python", "system_packages", "workdir",
                         "command", "volumes", "ports", "env", "app", "labels", "user"})
@@ -217,10 +213,7 @@ def make_image(data: Mapping[str, object], where: str) -> ImageSpec:
 def parse_image_manifest(text: str, path: str, folder: str,
                          env: Mapping[str, str] | None = None) -> ImageManifest:
     """Split the ``[image]`` table off and hand the rest to the slots' own parser."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML: {e}") from e
+    raw = parse_toml(text, path)
     image_table = raw.pop("image", {})
     if not isinstance(image_table, dict):
         raise UsageError(f"{path}: [image] must be a table")
