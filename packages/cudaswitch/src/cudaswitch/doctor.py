@@ -20,6 +20,7 @@ from .compat.verdict import Verdict
 from .host import Host
 from .plan import STALE_CUDA_RE
 from .toolkits.model import Toolkit
+from .units import version_text
 from .versions import is_plain_version
 
 Level = Literal["ok", "info", "warning", "error"]
@@ -35,6 +36,19 @@ class Finding:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _shown(t: Toolkit) -> str:
+    """A toolkit's version as ``list`` prints it, so a finding names the row it is about."""
+    return version_text(t.version, t.release)
+
+
+def _cuda_home(env: Mapping[str, str]) -> tuple[str, str | None]:
+    """The variable that names the current toolkit and its value: ``CUDA_HOME``, else
+    ``CUDA_PATH``; a message then names the one that was actually set."""
+    if env.get("CUDA_HOME"):
+        return "CUDA_HOME", env["CUDA_HOME"]
+    return "CUDA_PATH", env.get("CUDA_PATH") or None
 
 
 def _conf_entries(conf_dir: str) -> list[tuple[str, list[str]]]:
@@ -187,7 +201,7 @@ def python_cuda_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) ->
             + "; ".join(f"CUDA {m}: {names(ds)}" for m, ds in by_major.items())
             + "); one process can load only one of them",
             "give each CUDA major its own venv (a cudaswitch slot has one)"))
-    home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    home_var, home = _cuda_home(env)
     active = next((t for t in toolkits if home and t.ok and t.version
                    and os.path.realpath(t.root) == os.path.realpath(home)), None)
     if active is not None:
@@ -196,7 +210,7 @@ def python_cuda_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) ->
                 out.append(Finding(
                     "python-cuda-mismatch", "warning",
                     f"{names(ds)} in {python}'s environment are built for CUDA {m}, while "
-                    f"CUDA_HOME is CUDA {active.version} ({home})",
+                    f"{home_var} is CUDA {_shown(active)} ({home})",
                     f"run it as `cudaswitch exec --cuda {m} -- python3 ...`, or install the "
                     f"CUDA {active.version.major} build of the package"))
     ld = [d for d in env.get("LD_LIBRARY_PATH", "").split(":") if d]
@@ -214,7 +228,7 @@ def python_cuda_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) ->
 
 def mixed_path_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) -> list[Finding]:
     """Library folders of a toolkit other than the one ``CUDA_HOME`` names: half a switch."""
-    home = env.get("CUDA_HOME") or env.get("CUDA_PATH")
+    home_var, home = _cuda_home(env)
     if not home:
         return []
     real_home = os.path.realpath(home)
@@ -224,8 +238,8 @@ def mixed_path_findings(env: Mapping[str, str], toolkits: Sequence[Toolkit]) -> 
         if owner is not None and os.path.realpath(owner.root) != real_home:
             out.append(Finding(
                 "mixed-toolkits", "warning",
-                f"LD_LIBRARY_PATH has {entry} (CUDA {owner.version}) while CUDA_HOME is {home}: "
-                "libraries of one toolkit, headers and tools of another",
+                f"LD_LIBRARY_PATH has {entry}, of CUDA {_shown(owner)}, while {home_var} is "
+                f"{home}: libraries of one toolkit, headers and tools of another",
                 "switch with `cudaswitch exec` or `eval \"$(cudaswitch env SPEC)\"`, which "
                 "take the other toolkit's folders out",
             ))
@@ -244,13 +258,13 @@ def toolkit_findings(toolkits: Sequence[Toolkit], verdicts: Mapping[str, Verdict
         if v is not None and v.kind == "unsupported":
             out.append(Finding(
                 "cannot-run", "warning",
-                f"CUDA {t.version} at {t.root} cannot run on this host: {v.reason}",
+                f"CUDA {_shown(t)} at {t.root} cannot run on this host: {v.reason}",
                 f"install driver >= {v.needs_driver}" if v.needs_driver else "use another toolkit",
             ))
         if t.extra.get("system_libs"):
             out.append(Finding(
                 "system-libcudart", "info",
-                f"CUDA {t.version} from Debian's nvidia-cuda-toolkit keeps libcudart in the "
+                f"CUDA {_shown(t)} from Debian's nvidia-cuda-toolkit keeps libcudart in the "
                 "system library folder: it stays visible to every process",
                 "prefer toolkits outside the system folders for side-by-side use",
             ))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..compat.verdict import arch_targets, verdict_for
 from ..errors import UsageError
@@ -10,6 +11,11 @@ from ..host import Gpu, Host, brand_from_name, detect_host
 from ..versions import CudaVersion, SpecError, parse_dotted
 from .common import add_json
 from .render import emit
+
+# The verdict's own text points at the variable that every other command reads; here the
+# driver is an argument first.
+NO_DRIVER = ("no --driver given and no NVIDIA driver found on this host; pass --driver "
+             "(e.g. 535.104.05) to check against one")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,9 +59,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         version = CudaVersion.parse(args.version)
     except SpecError as e:
-        raise UsageError(str(e)) from e
+        raise UsageError(f"the VERSION argument: {e}") from e
     host = _host_from_args(args)
     v = verdict_for(version, host, args.compat_driver)
+    if v.kind == "unknown" and not host.driver_version:
+        v = dataclasses.replace(v, reason=NO_DRIVER)
     t = arch_targets(version)
     data = {"cuda": str(version), "driver": host.driver_version,
             "arch": [g.compute_capability for g in host.gpus], **v.as_dict(),

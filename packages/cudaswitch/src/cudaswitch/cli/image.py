@@ -8,7 +8,7 @@ import shlex
 import time
 
 from ..errors import UsageError
-from ..units import human_size
+from ..units import human_duration, human_size
 from .render import emit, table, warn
 
 
@@ -150,7 +150,7 @@ def _dry_text(d: dict) -> str:
         out.append(f"# app fetched from {d['fetch']}"
                    + (f" (sha256 {r['app_sha256']})" if r["app_sha256"] else ""))
     out += [f"# note: {n}" for n in r["notes"]]
-    out.append(f"# wheels: {d['wheelhouse']}; resolved in {d['seconds']} s")
+    out.append(f"# wheels: {d['wheelhouse']}; resolved in {human_duration(d['seconds'])}")
     out += [_show(c) for c in d["commands"]]
     return "\n".join(out)
 
@@ -172,7 +172,7 @@ def _report_text(d: dict) -> str:
         out.append(table([[la["digest"][7:19], human_size(la["size"]), la["created_by"][:90]]
                           for la in img["layers"]], ["  layer", "size", "step"]))
     out.append(f"sum of the images: {human_size(d['sum_of_images'])}; stored once: "
-               f"{human_size(d['stored_once'])}; built in {d['total_seconds']} s")
+               f"{human_size(d['stored_once'])}; built in {human_duration(d['total_seconds'])}")
     st = d.get("storage") or {}
     if st.get("bytes") is not None:
         out.append(f"local storage now holds {human_size(st['bytes'])} ({st['how']})")

@@ -61,9 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--isolated-dir", metavar="DIR",
                    help="run each slot in its own copy of the working tree, DIR/SLOT")
     p.add_argument("--emit", choices=FLAVOURS,
-                   help="print a CI matrix (GitHub Actions or GitLab CI) instead of running")
+                   help="print the matrix for CI instead of running it: a GitHub Actions workflow, "
+                        "a GitLab CI pipeline, or Kubernetes Jobs (one per slot)")
     p.add_argument("--runs-on", metavar="LABELS",
-                   help="--emit: runner labels (GitHub runs-on, GitLab tags), comma-separated")
+                   help="--emit: where the jobs run, comma-separated: runner labels (GitHub "
+                        "runs-on, GitLab tags) or node labels KEY=VALUE (Kubernetes "
+                        "nodeSelector)")
     p.add_argument("--install-from", metavar="SOURCE", help="--emit: " + INSTALL_FROM_HELP)
     p.add_argument("--no-live", action="store_true",
                    help="plain progress lines even on a terminal")

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..flow import run_flow
-from ..host import DRIVER_ENV
+from ..host import DRIVER_CUDA_ENV, DRIVER_ENV
 from ..select import ACTIVE_ENV, verdicts
 from ..units import human_size
 from .common import SPEC_ARGUMENT, add_json, add_search, host_and_toolkits, split_paths
@@ -47,9 +47,13 @@ _SOURCES = {"override": DRIVER_ENV, "sysfs": "/sys/module/nvidia/version",
 
 
 def _host_line(h: dict) -> str:
-    """``driver 580.95.05 (CUDA 13.0) from NVML; GPUs: 0: ...``, or that none was found."""
+    """``driver 580.95.05 (CUDA 13.0) from NVML; GPUs: 0: ...``, or that none was found.
+
+    The CUDA version a driver supports may come from another place than the driver's own
+    version (``CUDASWITCH_DRIVER_CUDA``); the line then names that place too."""
     if h["driver_version"]:
-        cuda = f" (CUDA {h['driver_cuda']})" if h["driver_cuda"] else ""
+        cuda_from = f" from {DRIVER_CUDA_ENV}" if os.environ.get(DRIVER_CUDA_ENV) else ""
+        cuda = f" (CUDA {h['driver_cuda']}{cuda_from})" if h["driver_cuda"] else ""
         driver = (f"driver {h['driver_version']}{cuda} from "
                   f"{_SOURCES.get(h['driver_source'], h['driver_source'])}")
     else:

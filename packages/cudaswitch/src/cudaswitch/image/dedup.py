@@ -27,6 +27,8 @@ import shutil
 import sys
 from collections.abc import Sequence
 
+from ..units import human_size
+
 HOME = "/opt/cudaswitch"
 MIN_BYTES = 4096
 
@@ -100,7 +102,7 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) >= 2 and argv[0] == "link":
         count, saved = link_duplicates(argv[1], argv[2:])
         print(f"{argv[1]}: {count} files identical to an earlier slot's linked "
-              f"({saved / 1e6:.1f} MB stored once)")
+              f"({human_size(saved)} stored once)")
         return 0
     if len(argv) == 4 and argv[0] == "copy":
         n = copy_resolved(argv[1], argv[2], argv[3])

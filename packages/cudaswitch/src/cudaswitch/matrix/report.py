@@ -16,6 +16,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 
+from ..units import human_duration
 from .result import MatrixRun, SlotResult
 
 TAIL_LINES = 60
@@ -44,10 +45,6 @@ def read_tail(path: str | None, lines: int = TAIL_LINES,
     return "\n".join(keep), len(all_lines) - len(keep)
 
 
-def _dur(seconds: float) -> str:
-    return f"{seconds:.1f}s" if seconds < 600 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-
-
 def summary_rows(run: MatrixRun) -> list[list[str]]:
     rows = []
     for r in run.results:
@@ -57,7 +54,7 @@ def summary_rows(run: MatrixRun) -> list[list[str]]:
             r.job.cuda or "?",
             r.job.verdict,
             "-" if r.exit_code is None else str(r.exit_code),
-            _dur(r.duration) if ran else "-",
+            human_duration(r.duration) if ran else "-",
             r.outcome if r.status in ("pass", "fail", "skip") else f"{r.outcome} ({r.status})",
         ])
     return rows
@@ -72,7 +69,8 @@ def format_summary(run: MatrixRun,
     header = ["SLOT", "CUDA", "VERDICT", "EXIT", "TIME", "RESULT"]
     lines = [table_fn(summary_rows(run), header), ""]
     c = run.counts()
-    line = f"{c['pass']} passed, {c['fail']} failed, {c['skip']} skipped in {_dur(run.wall)}"
+    line = (f"{c['pass']} passed, {c['fail']} failed, {c['skip']} skipped in "
+            f"{human_duration(run.wall)}")
     lines.append(f"matrix: {line} (parallel {run.parallel}; logs in {run.log_dir})")
     for r in run.results:
         if r.status != "pass" and r.reason:

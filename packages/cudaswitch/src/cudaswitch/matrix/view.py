@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from ..units import human_duration
 from .result import SlotResult
 
 # States that end a slot, and a one-word label for every state a slot passes through.
@@ -23,7 +24,8 @@ LABELS = {"queued": "queued", "running": "running", "pass": "pass", "fail": "FAI
 
 def _line(r: SlotResult, width: int, now: float) -> str:
     elapsed = r.elapsed(now)
-    when = f"{elapsed:6.1f}s" if r.status != "queued" and r.status != "skip" else " " * 7
+    when = (human_duration(elapsed) if r.status != "queued" and r.status != "skip"
+            else "").rjust(7)
     cuda = f"CUDA {r.job.cuda}" if r.job.cuda else ""
     extra = ""
     if r.exit_code is not None and r.status not in ("pass", "running"):
