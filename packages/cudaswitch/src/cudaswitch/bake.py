@@ -7,15 +7,18 @@ flow here, once for every selector it can foresee (none, each slot by name, each
 versions as ``CUDASWITCH_CUDA`` or ``CUDA_VERSION``) and every driver range of the compat
 tables (the verdict only changes at a driver listed there), and writes the results into a sh
 script. At each start that script reads the driver (``CUDASWITCH_DRIVER_VERSION``, else
-``/sys/module/nvidia/version``), looks up the decision and execs the command: no interpreter.
+``/sys/module/nvidia/version``) and, with that real driver, the GPUs (the ones procfs lists,
+each by the PCI device id sysfs holds, through the table in ``compat/gpus.json``), looks up the
+decision and execs the command: no interpreter.
 
 Whatever it cannot decide exactly as the flow would goes to the Python entrypoint, which
 runs the full flow: another variable or working folder than at the build, a folder the flow
 read that is newer than the script, a command run by Python (its packages are checked), an
-error to report (the flow words it), a GPU whose architecture could change the decision
-(known only through NVML, unless ``CUDASWITCH_GPU_ARCH`` says it), ``CUDASWITCH_DRIVER_CUDA``,
-forward-compat folders. ``CUDASWITCH_BAKED=off`` skips the table; ``only`` exits 125 where it
-would hand over (tests and benchmarks use it to see which path decided).
+error to report (the flow words it), a GPU whose architecture could change the decision or
+is not in the table (NVML knows it), ``CUDASWITCH_DRIVER_CUDA``, forward-compat folders.
+``CUDASWITCH_BAKED=off`` skips the table; ``only`` exits 125 where it would hand over (tests and
+benchmarks use it to see which path decided). The script's one line ``_cs_root=`` is where it
+reads ``/sys``, ``/proc`` and ``/dev`` from; tests, which have no GPU, point it at a fake tree.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .compat.data import catalog
+from .compat.gpus import NVIDIA_VENDOR, gpu_models
 from .compat.verdict import builds_for, driver_cuda_for
 from .errors import CudaswitchError
 from .flow import Outcome, run_flow, watch_paths
@@ -205,6 +209,8 @@ _HEAD = r"""#!/bin/sh
 # cudaswitch-entrypoint, baked when this image was built (`cudaswitch launcher --bake`): the
 # decisions the image could make then, looked up by the host's driver at each start. What it
 # cannot decide as the full flow would goes to the Python entrypoint: @FULL@
+# where the host's /sys, /proc and /dev are read from (tests point it at a fake tree)
+_cs_root=
 _cs_full=@FULL@
 case ${CUDASWITCH_BAKED-} in off) exec "$_cs_full" "$@";; esac
 [ "${1-}" = -- ] && shift
@@ -247,6 +253,31 @@ _cs_which() {
   done
 }
 
+# the GPUs the driver lists (in a container, the ones given to it), each by the PCI device id
+# sysfs holds, as compute capabilities: _cs_arch; fails for a GPU the table does not know. Read
+# in a child with a CPU-time limit, so that a file the kernel did not write (huge, endless)
+# costs a second at most; special files are not opened.
+_cs_gpus() {
+  _cs_arch=$(
+    ulimit -t 1 2>/dev/null || exit 1
+    _o=
+    for _d in "$_cs_root"/proc/driver/nvidia/gpus/*; do
+      _a=${_d##*/}
+      case $_a in [0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f].[0-7]) ;;
+        *) exit 1;; esac
+      _s=$_cs_root/sys/bus/pci/devices/$_a
+      [ -d "$_d" ] && [ -f "$_s/vendor" ] && [ -f "$_s/device" ] || exit 1
+      IFS= read -r _v <"$_s/vendor" && IFS= read -r _i <"$_s/device" || exit 1
+      [ "$_v" = @VENDOR@ ] || exit 1
+      case $_i in
+@GPUS@        *) exit 1;;
+      esac
+      _o=$_o${_o:+,}$_c
+    done
+    printf %s "$_o"
+  ) && [ -n "$_cs_arch" ]
+}
+
 _cs_decide() {
 """
 
@@ -255,12 +286,13 @@ _HOST = r"""  # the host's driver: the override, else the kernel module's own ve
   _cs_drv=${CUDASWITCH_DRIVER_VERSION-}
   if [ -n "$_cs_drv" ]; then
     _cs_dotted "$_cs_drv" || return 1
-  elif [ -e /sys/module/nvidia/version ]; then
+  elif [ -e "$_cs_root/sys/module/nvidia/version" ]; then
+    [ -f "$_cs_root/sys/module/nvidia/version" ] || return 1
     _cs_x=
-    { IFS= read -r _cs_drv; IFS= read -r _cs_x; } </sys/module/nvidia/version || :
+    { IFS= read -r _cs_drv; IFS= read -r _cs_x; } <"$_cs_root/sys/module/nvidia/version" || :
     [ -z "$_cs_x" ] && _cs_dotted "$_cs_drv" || return 1
     _cs_real=1
-  elif [ -e /proc/driver/nvidia/version ] || [ -e /dev/nvidiactl ]; then
+  elif [ -e "$_cs_root/proc/driver/nvidia/version" ] || [ -e "$_cs_root/dev/nvidiactl" ]; then
     return 1
   fi
   [ -n "${CUDASWITCH_DRIVER_CUDA-}" ] && return 1
@@ -275,9 +307,14 @@ _HOST = r"""  # the host's driver: the override, else the kernel module's own ve
 """
 
 _TAIL = r"""  [ -n "$_cs_d" ] || return 1
-  # GPUs: none, or each of an architecture that does not change the decision
-  [ -n "$_cs_real" ] && [ -z "${CUDASWITCH_GPU_ARCH-}" ] && return 1
-  _p=${CUDASWITCH_GPU_ARCH-}${CUDASWITCH_GPU_ARCH:+,}
+  # GPUs: none, or each of an architecture that does not change the decision; as the flow,
+  # the override, else (with the real driver) the host's
+  _p=${CUDASWITCH_GPU_ARCH-}
+  if [ -z "$_p" ] && [ -n "$_cs_real" ]; then
+    _cs_gpus || return 1
+    _p=$_cs_arch
+  fi
+  _p=$_p${_p:+,}
   while [ -n "$_p" ]; do
     case $_cs_g in *,"${_p%%,*}",*) ;; *) return 1;; esac
     _p=${_p#*,}
@@ -320,7 +357,8 @@ exec "$_cs_full" "$@"
 def render(b: Baked, full: str, stamp: str) -> str:
     """The script: ``full`` is the Python entrypoint it hands over to, ``stamp`` the file
     whose time the watched folders must not be newer than (the script itself)."""
-    out = [_HEAD.replace("@FULL@", q(full))]
+    out = [_HEAD.replace("@FULL@", q(full)).replace("@VENDOR@", NVIDIA_VENDOR)
+           .replace("@GPUS@", gpu_cases())]
     out.append("  # the variables the flow reads, as at the build\n")
     for name, value in b.fixed:
         out.append(f"  {_isset(name, value)} || return 1\n")
@@ -355,6 +393,16 @@ def render(b: Baked, full: str, stamp: str) -> str:
     out += [_decision_fn(i, d) for i, d in enumerate(b.decisions)]
     out.append(_MAIN.replace("@ELF@", "\x7fELF"))
     return "".join(out)
+
+
+def gpu_cases() -> str:
+    """The ``case`` arms turning a PCI device id into a compute capability, one per capability,
+    from ``compat/gpus.json``."""
+    by_cc: dict[str, list[str]] = {}
+    for m in gpu_models():
+        by_cc.setdefault(m.compute_capability, []).append(m.pci_device_id)
+    return "".join(f"        {'|'.join(ids)}) _c={cc};;\n" for cc, ids in sorted(
+        by_cc.items(), key=lambda kv: parse_dotted(kv[0])))
 
 
 def _highest_first(seg: Segment) -> tuple:
