@@ -13,7 +13,7 @@ root=$PWD
 cd /tmp && cat p/piece* | tar -xf - || exit 1
 export PATH=/tmp/stack/bin:$PATH
 cd "$root"
-export PYTHONPATH=$root/packages/cudaswitch/src CUDASWITCH_HOME=/tmp/cshome
+export PYTHONPATH=${CS_SRC:-$root/packages/cudaswitch/src} CUDASWITCH_HOME=/tmp/cshome
 cs() { python3 -m cudaswitch "$@"; }
 echo "== host"; python3 -V; nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 ls /tmp/stack/wh
