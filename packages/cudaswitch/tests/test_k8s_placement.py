@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from k8s_helpers import affinity_matches, gfd_labels
 
 from cudaswitch.cli.main import main as cli
-from cudaswitch.compat.verdict import driver_cuda_for
+from cudaswitch.compat.verdict import driver_cuda_for, minor_floor
 from cudaswitch.k8s import gfd
 from cudaswitch.k8s.placement import (
     PlacementError,
@@ -42,10 +45,13 @@ RUNTIMES = [
     {"name": "cu124-550", "cuda": "12.4", "min_driver": "550.54.15"},
     {"name": "cu118-2part", "cuda": "11.8", "min_driver": "470.57"},
 ]
+# CUDA 10.2 has no architecture list in the compat data: compat judges the driver only
+ALL_RUNTIMES = [*RUNTIMES, {"name": "cu102", "cuda": "10.2"}]
 EXAMPLES = Path(__file__).resolve().parents[3] / "deploy" / "examples" / "cudaruntimes.yaml"
 NODES = [(f"n-{d}-{cc}", d, cc) for d in DRIVERS for cc in CCS]
 
 
+@functools.cache
 def compat_cli(version: str, driver: str, cc: str) -> tuple[bool, str]:
     """What ``cudaswitch compat VERSION --driver D --arch CC`` says, run as a user would."""
     out = io.StringIO()
@@ -88,6 +94,131 @@ def test_affinity_matches_exactly_the_nodes_compat_accepts(spec, generation):
     assert 0 < fits < len(NODES), "the table must hold nodes on both sides"
 
 
+def _floors(spec: dict) -> list[str]:
+    request = _request(spec)
+    floors = [f for f in (minor_floor(request.version), spec.get("min_driver")) if f]
+    return floors
+
+
+def _around(driver: str) -> list[str]:
+    """Drivers one step below, at and above each part of ``driver``."""
+    a, b, *rest = (int(p) for p in driver.split("."))
+    out = [f"{a - 1}.{b}", f"{a + 1}.0", f"{a}.{b + 1}", f"{a}.{max(b - 1, 0)}", f"{a}.{b}"]
+    if rest:
+        c = rest[0]
+        out += [f"{a}.{b}.{c + d}" for d in (-1, 0, 1) if c + d >= 0]
+        out += [f"{a}.{b - 1}.{c + 1}", f"{a - 1}.{b + 1}.{c + 1}"]
+    return out
+
+
+# how a revision may be spelled on a node: as GFD writes it, zero-padded, signed (not a valid
+# label value, but ParseInt reads it), not a number, empty, past int64
+REVISION_SPELLINGS = {
+    "gfd": lambda r: r.zfill(2),
+    "padded": lambda r: r.zfill(3),
+    "signed": lambda r: "+" + r,
+    "not-a-number": lambda r: r + "a",
+    "empty": lambda r: "",
+    "past-int64": lambda r: "9" * 20,
+}
+
+
+def _boundary_nodes(spec: dict):
+    """(name, labels, driver as the scheduler reads it, compute capability) around every
+    driver floor of the runtime, in every revision spelling and label generation."""
+    ccs = ["8.6", "8.8", "9.0", "10.0", "7.5"]
+    for floor in _floors(spec):
+        for driver in _around(floor):
+            a, b, *rest = driver.split(".")
+            spellings = {"none": None} if not rest else REVISION_SPELLINGS
+            for how, spell in spellings.items():
+                read = driver if spell is None else f"{a}.{b}"
+                if spell is not None:
+                    text = spell(rest[0])
+                    if how in ("gfd", "padded", "signed"):
+                        read = f"{a}.{b}.{int(text)}"
+                dcuda = driver_cuda_for(read)
+                if dcuda is None:
+                    continue
+                for generation in ("current", "deprecated", "both"):
+                    for cc in ccs:
+                        labels = gfd_labels(f"{a}.{b}", str(dcuda), cc,
+                                            current=generation != "deprecated",
+                                            deprecated=generation != "current")
+                        if spell is not None:
+                            for key in ("nvidia.com/cuda.driver-version.revision",
+                                        "nvidia.com/cuda.driver.rev"):
+                                if key.replace("revision", "major").replace(
+                                        ".rev", ".major") in labels:
+                                    labels[key] = text
+                        yield f"{driver}/{how}/{generation}/{cc}", labels, read, cc
+
+
+@pytest.mark.parametrize("spec", RUNTIMES, ids=[r["name"] for r in RUNTIMES])
+def test_affinity_matches_compat_around_every_driver_floor(spec):
+    """Nodes one revision, minor and major either side of each floor (the minor-version
+    floor, minDriver), the revision zero-padded ("013" is 13 to Gt), signed, not a number,
+    empty or past int64 (no revision, then), under the current, the deprecated or both label
+    names: the affinity matches exactly when ``cudaswitch compat`` says the driver as the
+    scheduler reads it, and the GPU, can run it."""
+    request = _request(spec)
+    terms = required_node_affinity(request)
+    wrong, seen, fits = [], 0, 0
+    for name, labels, read, cc in _boundary_nodes(spec):
+        ok, kind = compat_cli(str(request.version), read, cc)
+        if spec.get("min_driver"):
+            ok = ok and tuple(map(int, read.split("."))) >= tuple(
+                map(int, spec["min_driver"].split(".")))
+        if spec.get("gpu_arch"):
+            ok = ok and tuple(map(int, cc.split("."))) >= (8, 0)
+        if affinity_matches(terms, labels) != ok:
+            wrong.append(f"{name}: compat {kind} ({ok}), affinity {not ok}")
+        verdict = node_verdict(request, gfd.node_facts(name, labels))
+        if (verdict.kind in ("native", "minor-compat")) != ok:
+            wrong.append(f"{name}: node_verdict {verdict.kind}, compat {kind}")
+        seen += 1
+        fits += ok
+    assert not wrong, "\n".join(wrong[:20])
+    assert 0 < fits < seen, "the boundary nodes must fall on both sides"
+
+
+_VALUES = st.sampled_from(["0", "4", "11", "12", "13", "012", "+12", "-1", "12a", "", "60",
+                           "61", "59", "525", "0525", "526", "524", "580", "65", "06", "6",
+                           "9223372036854775808", "8", "9", "09", "10", "3", "5"])
+_KEYS = [*(getattr(names, f) for names in gfd.GENERATIONS
+           for f in ("driver_major", "driver_minor", "driver_revision", "cuda_major",
+                     "cuda_minor")), gfd.COMPUTE_MAJOR, gfd.COMPUTE_MINOR]
+
+
+@st.composite
+def _drawn_labels(draw) -> dict[str, str]:
+    """A node GFD could have labelled, then up to four labels rewritten or removed."""
+    driver = draw(st.sampled_from([*DRIVERS, "525.60", "580.65.6", "450.80.2"]))
+    labels = gfd_labels(driver, str(driver_cuda_for(driver)), draw(st.sampled_from(CCS)),
+                        **draw(st.sampled_from([{}, {"deprecated": True},
+                                                {"current": False, "deprecated": True}])))
+    for key in draw(st.lists(st.sampled_from(_KEYS), max_size=4)):
+        value = draw(st.one_of(st.none(), _VALUES))
+        if value is None:
+            labels.pop(key, None)
+        else:
+            labels[key] = value
+    return labels
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(labels=_drawn_labels(), spec=st.sampled_from(ALL_RUNTIMES))
+def test_affinity_agrees_with_node_verdict_on_any_labels(labels, spec):
+    """GFD label sets with labels rewritten to values around the floors, zero-padded,
+    signed, not numbers, past int64, or removed, in any mix of the two generations: the
+    matcher (the scheduler's semantics) and the verdict never disagree."""
+    request = _request(spec)
+    verdict = node_verdict(request, gfd.node_facts("drawn", labels))
+    fits = verdict.kind in ("native", "minor-compat")
+    assert affinity_matches(required_node_affinity(request), labels) == fits, \
+        (labels, verdict.reason)
+
+
 ODD_NODES = {
     "no-labels": {"kubernetes.io/os": "linux"},
     "driver-only": {"nvidia.com/cuda.driver-version.major": "580",
@@ -110,18 +241,54 @@ ODD_NODES = {
         "nvidia.com/cuda.runtime.major": "13", "nvidia.com/cuda.runtime.minor": "0"},
     "deprecated-only-new-driver": gfd_labels("580.95.05", "13.0", "12.0", current=False,
                                              deprecated=True),
+    # "1.10" is not "11.0", though both spell sm_110
+    "compute-1-10": gfd_labels("580.95.05", "13.0", "1.10"),
+    "compute-zero-padded": gfd_labels("580.95.05", "13.0", "09.0"),
+    "compute-minor-padded": gfd_labels("580.95.05", "13.0", "9.00"),
+    "driver-major-padded": gfd_labels("580.95.05", "13.0", "9.0") | {
+        "nvidia.com/cuda.driver-version.major": "0580"},
+    "runtime-major-padded": gfd_labels("525.60.13", "12.0", "8.6") | {
+        "nvidia.com/cuda.runtime-version.major": "012"},
+    "driver-major-past-int64": gfd_labels("580.95.05", "13.0", "9.0") | {
+        "nvidia.com/cuda.driver-version.major": "9223372036854775808"},
+    "driver-major-huge": gfd_labels("525.60.13", "12.0", "8.6") | {
+        "nvidia.com/cuda.driver-version.major": "9223372036854775807"},
+    "current-major-not-int-with-deprecated": gfd_labels(
+        "580.95.05", "13.0", "9.0", deprecated=True) | {
+        "nvidia.com/cuda.driver-version.major": "x"},
+    # GFD's label for an old driver, a new runtime-version claim: the labels are believed
+    "runtime-newer-than-driver": gfd_labels("450.80.02", "13.0", "8.0"),
+    "runtime-older-than-driver": gfd_labels("580.95.05", "11.4", "8.0"),
 }
 
 
-@pytest.mark.parametrize("value", ["+13", "013", "1e1", " 13", "13 "])
-def test_numbers_gfd_never_writes_are_read_as_missing(value):
+@pytest.mark.parametrize("value,read", [
+    ("13", 13), ("013", 13), ("+13", 13), ("0", 0), ("1e1", None), (" 13", None),
+    ("13 ", None), ("", None), ("-1", None), ("1_3", None), ("9223372036854775807", None),
+    ("9223372036854775808", None)])
+def test_driver_labels_are_read_as_the_scheduler_reads_gt(value, read):
+    """Gt/Lt parse a label with strconv.ParseInt(v, 10, 64); the verdict reads the driver
+    labels the same way (a negative one counts as missing, as the affinity asks for >= 0)."""
     labels = gfd_labels("580.95.05", "13.0", "9.0") | {
         "nvidia.com/cuda.runtime-version.major": value}
     facts = gfd.node_facts("odd", labels)
-    assert not facts.complete and "runtime-version.major" in facts.missing
+    if value == "9223372036854775807":
+        assert facts.driver_cuda is not None and facts.driver_cuda.major == 2**63 - 1
+    elif read is None:
+        assert not facts.complete and "runtime-version.major" in facts.missing
+    else:
+        assert facts.driver_cuda is not None and facts.driver_cuda.major == read
 
 
-@pytest.mark.parametrize("spec", RUNTIMES, ids=[r["name"] for r in RUNTIMES])
+@pytest.mark.parametrize("value", ["09", "+9", "9.0", " 9", "nine"])
+def test_architecture_labels_are_read_only_as_gfd_writes_them(value):
+    """``In ["9"]`` does not match ``"09"``, so the verdict does not read it as 9 either."""
+    labels = gfd_labels("580.95.05", "13.0", "9.0") | {"nvidia.com/gpu.compute.major": value}
+    facts = gfd.node_facts("odd", labels)
+    assert facts.compute_capability is None and "gpu.compute.major" in facts.missing
+
+
+@pytest.mark.parametrize("spec", ALL_RUNTIMES, ids=[r["name"] for r in ALL_RUNTIMES])
 @pytest.mark.parametrize("node", sorted(ODD_NODES))
 def test_affinity_agrees_with_node_verdict_on_odd_labels(spec, node):
     """Label sets GFD would not write, or writes only in old releases: the affinity and the
@@ -140,13 +307,42 @@ def test_missing_labels_are_named():
     assert "nvidia.com/gpu.compute.major" in facts.missing
 
 
-def test_affinity_uses_whole_number_operators_only():
+def test_affinity_compares_each_label_one_way():
+    """``In`` (string match) only on the architecture labels, ``Gt`` (integer) only on the
+    driver labels, ``DoesNotExist`` only to fall back to the deprecated names: a label
+    compared both ways would match "0525" in one term and not in another."""
     for spec in RUNTIMES:
         for term in required_node_affinity(_request(spec)):
             for e in term["matchExpressions"]:
-                assert e["operator"] in ("In", "Gt", "Lt", "DoesNotExist"), e
+                if e["key"].startswith("nvidia.com/gpu.compute."):
+                    assert e["operator"] == "In", e
+                elif e["operator"] == "DoesNotExist":
+                    assert e["key"] == gfd.CURRENT.driver_major, e
+                else:
+                    assert e["operator"] == "Gt" and e["key"].startswith("nvidia.com/cuda."), e
                 for v in e.get("values", []):
                     assert v.lstrip("-").isdigit(), e
+
+
+@pytest.mark.parametrize("spec", RUNTIMES, ids=[r["name"] for r in RUNTIMES])
+def test_affinity_has_no_term_another_term_covers(spec):
+    terms = required_node_affinity(_request(spec))
+    sets = [frozenset(json.dumps(e, sort_keys=True) for e in t["matchExpressions"])
+            for t in terms]
+    assert len(set(sets)) == len(sets)
+    for i, a in enumerate(sets):
+        assert not any(b < a for j, b in enumerate(sets) if j != i), terms[i]
+
+
+@pytest.mark.parametrize("cuda,terms", [("12.4", 50), ("12", 10), ("13.0", 10),
+                                        ("11.8", 60), ("11.0", 10)])
+def test_affinity_term_counts(cuda, terms):
+    """The count is the product of the smallest forms of three independent conditions: the
+    GFD generation (2), the driver fitting (up to 5 lower-bound terms: driver CUDA >= X.Y is
+    2, "same major and driver >= floor" 3) and the GPU architecture (one term per set of
+    minors, e.g. 5 for CUDA 12.4's targets). A fourth or fifth driver term shows an
+    unsimplified product."""
+    assert len(required_node_affinity(make_request("r", cuda))) == terms
 
 
 @pytest.mark.parametrize("cuda,needle", [
@@ -169,11 +365,15 @@ def test_no_gpu_could_ever_run_it_on_the_requested_architecture():
         make_request("r", "11.8", gpu_arch=">=10.0")
     with pytest.raises(PlacementError, match="gpuArch"):
         make_request("r", "12.4", gpu_arch="hopper")
+    # no architecture list for CUDA 10.2: a gpuArch could not be written as affinity
+    with pytest.raises(PlacementError, match=r"lists no GPU architectures for CUDA 10\.2"):
+        make_request("r", "10.2", gpu_arch=">=7.0")
 
 
 @pytest.mark.parametrize("field,value", [("image", "Not An Image"), ("image", "a//b"),
                                          ("slot", "../x"), ("min_driver", "latest"),
-                                         ("min_driver", "1.2.3.4")])
+                                         ("min_driver", "1.2.3.4"),
+                                         ("min_driver", "525.1000000000")])
 def test_malformed_fields_are_refused(field, value):
     with pytest.raises(PlacementError, match=field.replace("min_driver", "minDriver")):
         make_request("r", "12.4", **{field: value})

@@ -55,19 +55,37 @@ FAMILY = "nvidia.com/gpu.family"
 COUNT = "nvidia.com/gpu.count"
 DRIVER_FULL = "nvidia.com/cuda.driver-version.full"
 
-# GFD writes whole numbers without sign or leading zero (the driver revision keeps its zero,
-# "06", and is only ever compared with Gt). A label written otherwise by hand ("+13", "013")
-# is read as missing here; the scheduler's ``In`` would not match it either.
+# Two ways to read a number, one per way the affinity compares it (see ``affinity``):
+# driver and driver-CUDA labels are only compared with ``Gt``, which reads them as Go's
+# strconv.ParseInt(v, 10, 64) does ("013" and "+13" are 13; "1e1", " 13" and values past
+# int64 are not numbers), and a negative one counts as missing. The GPU architecture labels
+# are only compared with ``In``, an exact string match, so they are read only when written
+# as GFD writes them ("8", not "08").
+DRIVER_PART_MAX = 999_999_999
+_PARSE_INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _INT_RE = re.compile(r"^(?:0|[1-9][0-9]{0,17})$")
-_REVISION_RE = re.compile(r"^[0-9]{1,18}$")
 
 
-def label_int(labels: Mapping[str, str], key: str, pattern: re.Pattern = _INT_RE) -> int | None:
-    """A label as a whole number; None when absent or not written as GFD writes numbers."""
+def parse_int(value: object) -> int | None:
+    """A label as the scheduler's ``Gt``/``Lt`` read it: strconv.ParseInt(value, 10, 64)."""
+    if not isinstance(value, str) or not _PARSE_INT_RE.match(value):
+        return None
+    number = int(value)
+    return number if -(2**63) <= number < 2**63 else None
+
+
+def label_count(labels: Mapping[str, str], key: str) -> int | None:
+    """A whole number, read when written as GFD writes them ("8"); None otherwise."""
     value = labels.get(key)
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not _INT_RE.match(value):
         return None
     return int(value)
+
+
+def label_number(labels: Mapping[str, str], key: str) -> int | None:
+    """A non-negative integer as ``Gt`` reads it; None when absent, not one, or negative."""
+    number = parse_int(labels.get(key))
+    return number if number is not None and number >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -100,21 +118,30 @@ class NodeFacts:
         }
 
 
+def _part(number: int) -> int:
+    return min(number, DRIVER_PART_MAX)
+
+
 def node_facts(name: str, labels: Mapping[str, str]) -> NodeFacts:
     """The driver revision is optional (a driver ``570.26`` has none); every other fact is
-    needed for a verdict, and a node without one is reported with what is missing."""
+    needed for a verdict, and a node without one is reported with what is missing. A driver
+    part past ``DRIVER_PART_MAX`` is read as that: no driver comes near, every floor and
+    ``minDriver`` is below it, so each comparison comes out the same, and the version stays
+    short enough to parse."""
     names = CURRENT if CURRENT.driver_major in labels else DEPRECATED
-    major, minor = label_int(labels, names.driver_major), label_int(labels, names.driver_minor)
-    revision = label_int(labels, names.driver_revision, _REVISION_RE)
-    cuda_major = label_int(labels, names.cuda_major)
-    cuda_minor = label_int(labels, names.cuda_minor)
-    cc_major, cc_minor = label_int(labels, COMPUTE_MAJOR), label_int(labels, COMPUTE_MINOR)
+    major = label_number(labels, names.driver_major)
+    minor = label_number(labels, names.driver_minor)
+    revision = label_number(labels, names.driver_revision)
+    cuda_major = label_number(labels, names.cuda_major)
+    cuda_minor = label_number(labels, names.cuda_minor)
+    cc_major, cc_minor = label_count(labels, COMPUTE_MAJOR), label_count(labels, COMPUTE_MINOR)
     product = labels.get(PRODUCT)
     driver = dcuda = cc = None
     if major is not None and minor is not None:
         rev = labels.get(names.driver_revision, "")
-        driver = f"{major}.{minor}" + ("" if revision is None else
-                                       f".{rev}" if rev.isdigit() else f".{revision}")
+        driver = f"{_part(major)}.{_part(minor)}" + (
+            "" if revision is None else
+            f".{rev}" if rev.isdigit() and len(rev) <= 9 else f".{_part(revision)}")
     if cuda_major is not None and cuda_minor is not None:
         dcuda = CudaVersion(cuda_major, cuda_minor)
     if cc_major is not None and cc_minor is not None:
@@ -130,4 +157,4 @@ def node_facts(name: str, labels: Mapping[str, str]) -> NodeFacts:
     elif cc is None:
         missing = f"no GPU architecture labels ({COMPUTE_MAJOR}, {COMPUTE_MINOR})"
     return NodeFacts(name, driver, dcuda, cc, product if isinstance(product, str) else None,
-                     label_int(labels, COUNT), names.generation if driver else None, missing)
+                     label_count(labels, COUNT), names.generation if driver else None, missing)

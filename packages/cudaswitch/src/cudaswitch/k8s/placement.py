@@ -24,7 +24,7 @@ from ..compat.verdict import Verdict, arch_targets, builds_for, minor_floor, ver
 from ..host import Gpu, Host
 from ..versions import CudaVersion, SpecError, VersionSpec, parse_dotted
 from . import gfd
-from .affinity import ABSENT, Constraint, IntRange, IntSet, conjoin, node_selector_terms
+from .affinity import ABSENT, Constraint, IntRange, IntSet, at_least, conjoin, node_selector_terms
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 SLOT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")
@@ -112,7 +112,8 @@ def make_request(name: str, cuda: str, image: str | None = None, slot: str | Non
             raise PlacementError(f"env: {key}: the value must be a string")
     if min_driver is not None and (not isinstance(min_driver, str)
                                    or not parse_dotted(min_driver)
-                                   or len(parse_dotted(min_driver)) > 3):
+                                   or len(parse_dotted(min_driver)) > 3
+                                   or max(parse_dotted(min_driver)) >= gfd.DRIVER_PART_MAX):
         raise PlacementError(f"minDriver: {min_driver!r} is not a driver version "
                              "(e.g. 535.104.05)")
     if gpu_arch is not None:
@@ -124,6 +125,10 @@ def make_request(name: str, cuda: str, image: str | None = None, slot: str | Non
         if arch is None or arch.kind in ("auto", "latest"):
             raise PlacementError(f"gpuArch: {gpu_arch!r} is not a compute capability range "
                                  "(e.g. '>=8.0' or '9.0')")
+        if arch_targets(version) is None:
+            raise PlacementError(f"gpuArch: the compat data lists no GPU architectures for "
+                                 f"CUDA {version}, so nodes cannot be chosen by {gpu_arch!r}; "
+                                 "leave gpuArch out, or ask for CUDA 11.0 or newer")
     request = RuntimeRequest(name, cuda, version, image, slot, pairs, min_driver, gpu_arch)
     if not allowed_archs(request) and arch_targets(version) is not None:
         targets = arch_targets(version)
@@ -177,77 +182,88 @@ def node_host(facts: gfd.NodeFacts) -> Host:
     return Host(facts.driver, facts.driver_cuda, gpus, "labels", "labels")
 
 
+def arch_rule(request: RuntimeRequest) -> bool:
+    """Whether the GPU is judged at all: the compat data lists targets for this CUDA (it
+    does from 11.0; ``gpuArch`` is refused without them). Without, ``compat`` looks at the
+    driver only, and so does placement."""
+    return arch_targets(request.version) is not None
+
+
 def node_verdict(request: RuntimeRequest, facts: gfd.NodeFacts) -> Verdict:
-    if not facts.complete:
+    if facts.driver is None or facts.driver_cuda is None or (
+            arch_rule(request) and facts.compute_capability is None):
         return Verdict("unsupported", f"node {facts.name}: {facts.missing}")
     verdict = verdict_for(request.version, node_host(facts))
     if not verdict.runnable:
         return verdict
-    assert facts.driver is not None and facts.compute_capability is not None
     if request.min_driver and parse_dotted(facts.driver) < parse_dotted(request.min_driver):
         return Verdict("unsupported", f"driver {facts.driver} is older than the runtime's "
                        f"minDriver {request.min_driver}", request.min_driver, facts.driver_cuda)
-    if request.gpu_arch and not VersionSpec.parse(request.gpu_arch).matches(
-            CudaVersion.parse(facts.compute_capability)):
-        return Verdict("unsupported", f"GPU architecture {facts.compute_capability} is outside "
-                       f"the runtime's gpuArch {request.gpu_arch}", None, facts.driver_cuda)
+    if arch_rule(request):
+        assert facts.compute_capability is not None
+        major, minor = map(int, facts.compute_capability.split("."))
+        if (major, minor) not in allowed_archs(request):
+            listed = ", ".join(f"{a}.{b}" for a, b in allowed_archs(request))
+            within = f" within gpuArch {request.gpu_arch}" if request.gpu_arch else ""
+            return Verdict("unsupported", f"GPU architecture {facts.compute_capability} is not "
+                           f"one CUDA {request.version} builds for{within} ({listed})", None,
+                           facts.driver_cuda)
     return verdict
 
 
-def _driver_at_least(names: gfd.LabelNames, driver: str) -> list[dict[str, Constraint]]:
-    """"driver >= D" in whole-number pieces (major, then minor, then revision)."""
-    parts = parse_dotted(driver)
-    major, minor = parts[0], parts[1] if len(parts) > 1 else 0
-    terms: list[dict[str, Constraint]] = [
-        {names.driver_major: IntRange(major + 1)},
-        {names.driver_major: IntSet(frozenset({major})), names.driver_minor: IntRange(minor + 1)},
-    ]
-    last: dict[str, Constraint] = {names.driver_major: IntSet(frozenset({major})),
-                                   names.driver_minor: IntSet(frozenset({minor}))}
-    if len(parts) > 2:
-        last[names.driver_revision] = IntRange(parts[2])
-    terms.append(last)
-    return terms
-
-
 def _complete(names: gfd.LabelNames) -> dict[str, Constraint]:
-    """What ``gfd.node_facts`` needs to read the node at all, as constraints."""
+    """What ``gfd.node_facts`` needs to read the driver and its CUDA, as constraints; for
+    the deprecated names, also that the node does not have the current ones (it is read
+    with those then)."""
     base: dict[str, Constraint] = {k: IntRange(0) for k in (
-        names.driver_major, names.driver_minor, names.cuda_major, names.cuda_minor,
-        gfd.COMPUTE_MAJOR, gfd.COMPUTE_MINOR)}
+        names.driver_major, names.driver_minor, names.cuda_major, names.cuda_minor)}
     if names is gfd.DEPRECATED:
         base[gfd.CURRENT.driver_major] = ABSENT
     return base
 
 
 def _arch_terms(request: RuntimeRequest) -> list[dict[str, Constraint]]:
-    if arch_targets(request.version) is None:
+    """The allowed compute capabilities as ``In`` pairs, majors with the same minors in one."""
+    if not arch_rule(request):
         return [{}]
     by_major: dict[int, set[int]] = {}
     for major, minor in allowed_archs(request):
         by_major.setdefault(major, set()).add(minor)
-    return [{gfd.COMPUTE_MAJOR: IntSet(frozenset({major})),
-             gfd.COMPUTE_MINOR: IntSet(frozenset(minors))}
-            for major, minors in sorted(by_major.items())]
+    by_minors: dict[frozenset[int], set[int]] = {}
+    for major, minors in sorted(by_major.items()):
+        by_minors.setdefault(frozenset(minors), set()).add(major)
+    return [{gfd.COMPUTE_MAJOR: IntSet(frozenset(majors)), gfd.COMPUTE_MINOR: IntSet(minors)}
+            for minors, majors in sorted(by_minors.items(), key=lambda kv: min(kv[1]))]
+
+
+def _driver_floor(request: RuntimeRequest) -> tuple[int, ...] | None:
+    """The minor-version-compatibility floor, raised to ``minDriver`` when that is higher."""
+    floor = minor_floor(request.version)
+    if not floor:
+        return None
+    parts = parse_dotted(floor)
+    return max(parts, parse_dotted(request.min_driver)) if request.min_driver else parts
 
 
 @lru_cache(maxsize=256)
 def affinity_terms(request: RuntimeRequest) -> tuple[dict[str, Constraint], ...]:
     """The verdict "native or minor-compat, GPU a target, minDriver and gpuArch met" as OR-ed
-    terms, once per generation of GFD label names."""
+    terms, once per generation of GFD label names, with lower bounds only on the driver
+    labels. ``compat`` says native when the driver's CUDA is at least the request's, and
+    minor-compat when its major is the same and the driver is at least the floor; a driver
+    CUDA of a later major is native already, so "same major" is written as "at least the
+    major", a single ``Gt``, and no ``In`` is needed on a label ``Gt`` also reads."""
     v = request.version
-    floor = minor_floor(v)
+    floor = _driver_floor(request)
     out: list[dict[str, Constraint]] = []
     for names in gfd.GENERATIONS:
-        fits = [{names.cuda_major: IntRange(v.major + 1)},
-                {names.cuda_major: IntSet(frozenset({v.major})),
-                 names.cuda_minor: IntRange(v.minor)}]
+        driver = (names.driver_major, names.driver_minor, names.driver_revision)
+        fits = at_least((names.cuda_major, names.cuda_minor), (v.major, v.minor))
         if floor:
-            same_major = [{names.cuda_major: IntSet(frozenset({v.major}))}]
-            fits += conjoin(same_major, _driver_at_least(names, floor))
+            fits += conjoin([{names.cuda_major: IntRange(v.major)}], at_least(driver, floor))
         conditions = [[_complete(names)], fits, _arch_terms(request)]
         if request.min_driver:
-            conditions.append(_driver_at_least(names, request.min_driver))
+            conditions.append(at_least(driver, parse_dotted(request.min_driver)))
         out += conjoin(*conditions)
     return tuple(out)
 
