@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -45,6 +46,26 @@ def source_photo() -> Path:
 def target_photo() -> Path:
     """Eileen Collins' portrait, shipped by scikit-image (PNG, 512x512, one face)."""
     return package_file("skimage", "data", "astronaut.png")
+
+
+def video_clip(folder: Path, frames: int = 6, size: int = 256) -> Path:
+    """A short H.264 MP4 made by Debian's ffmpeg from the target photo (one face in every
+    frame), small enough for the CPU provider to swap in seconds."""
+    out = folder / "clip.mp4"
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-y", "-loop", "1",
+                    "-i", str(target_photo()), "-frames:v", str(frames), "-r", "6",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-s", f"{size}x{size}", str(out)],
+                   check=True, capture_output=True, timeout=60)
+    return out
+
+
+def probe(path: Path) -> dict:
+    """ffprobe's view of the first video stream: codec, size and frame count."""
+    out = subprocess.run([shutil.which("ffprobe") or "ffprobe", "-v", "error",
+                          "-select_streams", "v:0", "-count_frames", "-show_entries",
+                          "stream=codec_name,width,height,nb_read_frames", "-of", "json",
+                          str(path)], check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)["streams"][0]
 
 
 def free_port() -> int:

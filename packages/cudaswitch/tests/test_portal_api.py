@@ -26,9 +26,11 @@ from portal_support import (
     login,
     pg_bin,
     postgres_server,
+    probe,
     session_csrf,
     source_photo,
     target_photo,
+    video_clip,
     wait_for,
     wait_gone,
 )
@@ -202,8 +204,9 @@ def test_facefuse_job_runs_and_result_is_an_image_of_the_target_size(portal):
     job = wait_for(portal.client("runner"), r.json()["id"], ("succeeded", "failed"))
     assert job["state"] == "succeeded", job["log"]
     assert "slot cuda12.4" in job["log"] and "face(s) swapped" in job["log"]
+    assert job["result_type"] == "image/png"
     res = portal.client("viewer").get(job["result"])
-    assert res.status_code == 200
+    assert res.status_code == 200 and res.headers["content-type"] == "image/png"
     assert "attachment" in res.headers["content-disposition"]
     with Image.open(io.BytesIO(res.content)) as img:
         assert img.format == "PNG" and img.size == Image.open(target_photo()).size
@@ -437,3 +440,161 @@ def test_audit_log_records_actions(portal):
     page = admin.get("/admin").text
     for action in ("login", "job.submit", "token.create"):
         assert action in page, action
+
+
+# --- paging of the jobs list -----------------------------------------------------------------
+
+QUICK_SCRIPT = "print('done')\n"
+
+
+def _quick_jobs(portal: PortalProcess, count: int) -> list[int]:
+    """``count`` jobs of a registered command that prints one line and exits."""
+    script = portal.home / "quick.py"
+    script.write_text(QUICK_SCRIPT)
+    admin = portal.client("admin")
+    r = admin.post("/admin/command", data={"name": "quick",
+                                           "command_line": shlex.join([sys.executable,
+                                                                       str(script)]),
+                                           "csrf_token": session_csrf(admin)})
+    assert r.status_code in (303, 409), r.text
+    h, c = _bearer(portal, "runner"), portal.client()
+    return [c.post("/api/jobs", data={"kind": "command", "command": "quick", "slot": "cuda12.4",
+                                      "provider": "cpu"}, headers=h).json()["id"]
+            for _ in range(count)]
+
+
+def _walk(c, url: str, way: str) -> list[list[int]]:  # noqa: ANN001
+    pages = []
+    while url:
+        data = c.get(url).json()
+        pages.append([j["id"] for j in data["jobs"]])
+        url = data[way]
+    return pages
+
+
+def test_jobs_list_is_paged_newest_first_with_newer_and_older_links(portal):
+    ids = _quick_jobs(portal, 7)
+    c = portal.client("viewer")
+    first = c.get("/api/jobs", params={"limit": "3"}).json()
+    assert [j["id"] for j in first["jobs"]] == ids[:-4:-1]
+    assert first["limit"] == 3 and first["newer"] is None
+    assert first["older"] == f"/api/jobs?before={ids[-3]}&limit=3"
+    older = _walk(c, "/api/jobs?limit=3", "older")
+    flat = [i for page in older for i in page]
+    assert all(len(p) == 3 for p in older[:-1]) and 1 <= len(older[-1]) <= 3
+    assert flat == sorted(set(flat), reverse=True) and set(ids) <= set(flat)
+    assert len(flat) == len(c.get("/api/jobs", params={"limit": "200"}).json()["jobs"])
+    newer = _walk(c, "/api/jobs?after=0&limit=3", "newer")
+    assert newer[0] == flat[-3:]  # the oldest three, newest first within the page
+    back = [i for page in newer for i in page]
+    assert sorted(back, reverse=True) == flat and len(back) == len(set(back))
+    for page in newer:
+        assert page == sorted(page, reverse=True)
+    # a page after a cursor stays put while new jobs arrive at the top
+    second = [j["id"] for j in c.get(first["older"]).json()["jobs"]]
+    _quick_jobs(portal, 1)
+    assert [j["id"] for j in c.get(first["older"]).json()["jobs"]] == second == ids[-4:-7:-1]
+
+
+def test_jobs_page_has_newer_and_older_links(portal):
+    ids = _quick_jobs(portal, 5)
+    c = portal.client("viewer")
+    top = c.get("/jobs", params={"limit": "2"}).text
+    assert f'href="/jobs?before={ids[-2]}&amp;limit=2"' in top and "Older jobs" in top
+    assert "Newer jobs" not in top and 'data-live="/api/jobs?limit=2"' in top
+    middle = c.get("/jobs", params={"before": str(ids[-2]), "limit": "2"}).text
+    assert f'href="/jobs?after={ids[-3]}&amp;limit=2"' in middle
+    assert f'href="/jobs?before={ids[-4]}&amp;limit=2"' in middle
+    assert f'data-job="{ids[-3]}"' in middle and f'data-job="{ids[-1]}"' not in middle
+
+
+def test_pages_past_either_end_are_empty_and_lead_back(portal):
+    _quick_jobs(portal, 1)
+    c = portal.client("viewer")
+    past_old = c.get("/api/jobs", params={"before": "1"}).json()
+    assert past_old["jobs"] == [] and past_old["older"] is None
+    assert past_old["newer"] == "/api/jobs?after=0"
+    assert c.get(past_old["newer"]).json()["jobs"]
+    far = str(10**18)
+    past_new = c.get("/api/jobs", params={"after": far}).json()
+    assert past_new["jobs"] == [] and past_new["newer"] is None
+    assert past_new["older"] == f"/api/jobs?before={10**18 + 1}"
+    assert c.get(past_new["older"]).json()["jobs"]
+    assert c.get("/api/jobs", params={"before": str(2**63 - 1), "limit": "200"}).status_code \
+        == 200
+    assert "No jobs on this page." in c.get("/jobs", params={"before": "1"}).text
+
+
+@pytest.mark.parametrize(("params", "name"), [
+    ({"limit": "-1"}, "limit"), ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"),
+    ({"limit": str(10**9)}, "limit"), ({"limit": "201"}, "limit"), ({"limit": ""}, "limit"),
+    ({"limit": "2.5"}, "limit"), ({"limit": "1e3"}, "limit"), ({"limit": "\u0663"}, "limit"),
+    ({"before": "-1"}, "before"), ({"before": "0"}, "before"), ({"before": "x" * 5000}, "before"),
+    ({"before": str(2**63)}, "before"), ({"after": "9" * 400}, "after"),
+    ({"after": "0x10"}, "after"), ({"before": "5", "after": "2"}, "before and after"),
+], ids=lambda v: str(v)[:20] if isinstance(v, dict) else v)
+def test_hostile_paging_values_are_a_400_naming_the_parameter(portal, params, name):
+    c = portal.client("viewer")
+    r = c.get("/api/jobs", params=params)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error.startswith(name + ":"), error
+    assert len(error) < 300
+    if name != "before and after":
+        assert "whole number from" in error
+    page = c.get("/jobs", params=params)
+    assert page.status_code == 400 and error in html.unescape(page.text)
+
+
+# --- previews: images and videos -------------------------------------------------------------
+
+def test_video_job_result_is_served_as_video_with_range_requests(portal, tmp_path):
+    clip = video_clip(tmp_path)
+    files = {"source": ("grace.jpg", source_photo().read_bytes(), "image/jpeg"),
+             "target": ("clip.mp4", clip.read_bytes(), "video/mp4")}
+    r = portal.client().post("/api/jobs", data=_job_form(), files=files,
+                             headers=_bearer(portal, "runner"))
+    assert r.status_code == 201, r.text
+    assert (r.json()["target_kind"], r.json()["target_width"]) == ("video", 256)
+    viewer = portal.client("viewer")
+    job = wait_for(viewer, r.json()["id"], ("succeeded", "failed"))
+    assert job["state"] == "succeeded", job["log"]
+    assert job["result_type"] == "video/mp4"
+    whole = viewer.get(job["result"], params={"inline": "1"})
+    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    assert whole.headers["content-disposition"].startswith("inline")
+    assert whole.headers["accept-ranges"] == "bytes"
+    saved = tmp_path / "result.mp4"
+    saved.write_bytes(whole.content)
+    info = probe(saved)
+    assert (info["codec_name"], info["width"], info["height"]) == ("h264", 256, 256)
+    assert int(info["nb_read_frames"]) == 6
+    size = len(whole.content)
+    part = viewer.get(job["result"], headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == whole.content[:100]
+    assert part.headers["content-range"] == f"bytes 0-99/{size}"
+    tail = viewer.get(job["result"], headers={"Range": f"bytes={size - 10}-"})
+    assert tail.status_code == 206 and tail.content == whole.content[-10:]
+    beyond = viewer.get(job["result"], headers={"Range": f"bytes={size + 5}-"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+    page = viewer.get(f"/jobs/{job['id']}").text
+    assert '<video id="preview" controls' in page
+    assert f'src="/jobs/{job["id"]}/result?inline=1"' in page
+
+
+def test_image_job_page_previews_with_img_and_unfinished_job_has_no_result(portal):
+    h = _bearer(portal, "runner")
+    job_id = portal.client().post("/api/jobs", data=_job_form(), files=_photos(),
+                                  headers=h).json()["id"]
+    viewer = portal.client("viewer")
+    job = wait_for(viewer, job_id, ("succeeded", "failed"))
+    assert job["state"] == "succeeded", job["log"]
+    page = viewer.get(f"/jobs/{job_id}").text
+    assert f'<img id="preview" alt="Result of job {job_id}"' in page and "<video" not in page
+    res = viewer.get(f"/jobs/{job_id}/result", params={"inline": "1"})
+    assert res.headers["content-type"] == "image/png"
+    assert res.headers["content-disposition"].startswith("inline")
+    quick = _quick_jobs(portal, 1)[0]
+    data = viewer.get(f"/api/jobs/{quick}").json()
+    assert data["result"] is None and data["result_type"] is None
+    assert viewer.get(f"/jobs/{quick}/result").status_code == 404

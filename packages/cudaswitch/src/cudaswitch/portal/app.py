@@ -41,8 +41,9 @@ from .db import Database
 from .fleet import fleet_table
 from .models import ROLES, ApiToken, Job, User
 from .options import OPTIONS, PROVIDERS, parse_options
+from .paging import PageLinks, PageRequest, parse_page
 from .runtimes import RuntimeCache, host_dict
-from .uploads import UploadError, display_name, inspect_upload
+from .uploads import UploadError, display_name, inspect_upload, media_type
 
 HERE = os.path.dirname(__file__)
 COOKIE = "cs_session"
@@ -192,6 +193,7 @@ def _error(request: Request, status: int, message: str, who: Principal | None = 
 
 def _job_dict(job: Job, config: PortalConfig) -> dict:
     opts = json.loads(job.options_json or "{}")
+    result = jobs.result_path(config, job)
     return {"id": job.id, "kind": job.kind, "command": job.command_name, "slot": job.slot,
             "cuda": job.slot_cuda, "provider": job.provider, "device": job.device,
             "state": job.state, "owner": job.owner, "created_at": job.created_at,
@@ -204,7 +206,8 @@ def _job_dict(job: Job, config: PortalConfig) -> dict:
             "target_height": job.target_height,
             "options": {k: v for k, v in opts.items()
                         if k not in ("source_name", "target_name")},
-            "result": f"/jobs/{job.id}/result" if jobs.result_path(config, job) else None}
+            "result": f"/jobs/{job.id}/result" if result else None,
+            "result_type": media_type(result) if result else None}
 
 
 def guarded(role: str = "viewer"):
@@ -334,11 +337,17 @@ async def fleet_page(request: Request, who: Principal) -> Response:
     return _page(request, "fleet.html", who, table=table, names=[n for n, _ in pairs])
 
 
+async def _job_page(request: Request) -> tuple[PageRequest, list[dict], PageLinks]:
+    portal: Portal = request.app.state.portal
+    wanted = parse_page(request.query_params)
+    rows, near = await run_in_threadpool(jobs.page, portal.db, wanted)
+    return wanted, [_job_dict(j, portal.config) for j in rows], near
+
+
 @guarded()
 async def jobs_page(request: Request, who: Principal) -> Response:
-    portal: Portal = request.app.state.portal
-    rows = await run_in_threadpool(jobs.listing, portal.db)
-    return _page(request, "jobs.html", who, jobs=[_job_dict(j, portal.config) for j in rows])
+    wanted, rows, near = await _job_page(request)
+    return _page(request, "jobs.html", who, jobs=rows, wanted=wanted, near=near)
 
 
 @guarded("runner")
@@ -368,7 +377,7 @@ async def job_result(request: Request, who: Principal) -> Response:
         raise jobs.NotFound(f"job {job.id} has no result ({job.state})")
     inline = request.query_params.get("inline") == "1"
     name = f"job{job.id}-{job.output_file}"
-    return FileResponse(path, filename=name,
+    return FileResponse(path, filename=name, media_type=media_type(path),
                         content_disposition_type="inline" if inline else "attachment")
 
 
@@ -581,8 +590,11 @@ async def api_jobs(request: Request, who: Principal) -> Response:
             _check_csrf(request, who, form)
             job = await _submit(request, who, form)
         return JSONResponse(_job_dict(job, portal.config), status_code=201)
-    rows = await run_in_threadpool(jobs.listing, portal.db)
-    return JSONResponse({"jobs": [_job_dict(j, portal.config) for j in rows]})
+    wanted, rows, near = await _job_page(request)
+    return JSONResponse({
+        "jobs": rows, "limit": wanted.limit,
+        "newer": f"/api/jobs?{near.newer.query()}" if near.newer else None,
+        "older": f"/api/jobs?{near.older.query()}" if near.older else None})
 
 
 @guarded()

@@ -13,7 +13,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import BigInteger, ColumnElement, delete, literal, select
 
 from .. import fsguard
 from ..errors import UsageError
@@ -24,6 +24,7 @@ from .config import PortalConfig
 from .db import Database
 from .models import FINAL_STATES, Command, Job
 from .options import facefuse_argv
+from .paging import PageLinks, PageRequest, links
 from .uploads import Media
 
 LOG_NAME = "job.log"
@@ -119,9 +120,36 @@ def get(db: Database, job_id: int) -> Job:
         return job
 
 
-def listing(db: Database, limit: int = 200) -> list[Job]:
+def page(db: Database, request: PageRequest) -> tuple[list[Job], PageLinks]:
+    """One page of jobs, newest first, and the cursors of its neighbours: the rows are read
+    one past the limit to know whether more lie that way, and an ``EXISTS``-style lookup of
+    one id answers the other direction."""
+    def cursor(value: int) -> ColumnElement[int]:
+        # bound as BIGINT: PostgreSQL's ids are 32-bit, and a larger cursor bound as INTEGER
+        # would be an out-of-range error instead of an empty page
+        return literal(value, BigInteger)
+
     with db.read() as s:
-        return list(s.scalars(select(Job).order_by(Job.id.desc()).limit(limit)))
+        def any_id(condition: ColumnElement[bool]) -> bool:
+            return s.scalar(select(Job.id).where(condition).limit(1)) is not None
+
+        n = request.limit
+        if request.after is not None:
+            rows = list(s.scalars(select(Job).where(Job.id > cursor(request.after))
+                                  .order_by(Job.id.asc()).limit(n + 1)))
+            newer, rows = len(rows) > n, rows[:n][::-1]
+            older = any_id(Job.id < rows[-1].id if rows else Job.id <= cursor(request.after))
+        else:
+            query = select(Job)
+            if request.before is not None:
+                query = query.where(Job.id < cursor(request.before))
+            rows = list(s.scalars(query.order_by(Job.id.desc()).limit(n + 1)))
+            older, rows = len(rows) > n, rows[:n]
+            if rows:
+                newer = any_id(Job.id > rows[0].id)
+            else:
+                newer = request.before is not None and any_id(Job.id >= cursor(request.before))
+        return rows, links(request, [j.id for j in rows], newer, older)
 
 
 def _may_manage(who: Principal, job: Job) -> None:

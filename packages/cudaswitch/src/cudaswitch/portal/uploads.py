@@ -32,6 +32,17 @@ class Media:
     height: int | None
 
 
+# What each file suffix the portal writes is served as (the suffix itself comes from the
+# content, see inspect_upload); anything else is an opaque download.
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp",
+               "mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska",
+               "webm": "video/webm", "avi": "video/x-msvideo"}
+
+
+def media_type(path: str) -> str:
+    return MEDIA_TYPES.get(path.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
 class UploadError(UsageError):
     """An upload was refused; the message says what was wrong and what is accepted."""
 

@@ -50,8 +50,8 @@ function liveJob(section) {
     const result = field("result");
     if (job.result) {
       result.hidden = false;
-      const img = document.getElementById("preview");
-      if (img && !img.getAttribute("src")) img.src = img.dataset.src;
+      const media = document.getElementById("preview");
+      if (media && !media.getAttribute("src")) media.src = media.dataset.src;
     } else {
       result.hidden = true;
     }
