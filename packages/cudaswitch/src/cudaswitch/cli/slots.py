@@ -96,16 +96,19 @@ def cmd_lock(args: argparse.Namespace) -> int:
     from ..install.engine import lock
 
     m = _manifest(args)
-    path, resolved = lock(m, _options(args))
-    data = {"lock": path, "slots": {k: [w.as_dict() for w in v] for k, v in resolved.items()}}
+    path, resolved, venvs = lock(m, _options(args))
+    data = {"lock": path, "slots": {k: [w.as_dict() for w in v] for k, v in resolved.items()},
+            "venvs": {k: v.as_dict() for k, v in venvs.items()}}
     emit(data, args.json, lambda d: f"wrote {path}: " + ", ".join(
-        f"{k} ({len(v)} wheels)" for k, v in d["slots"].items()))
+        f"{k} ({len(v)} wheels" + (f", {len(d['venvs'][k]['wheels'])} in its environment"
+                                   if k in d["venvs"] else "") + ")"
+        for k, v in d["slots"].items()))
     return 0
 
 
 def cmd_download(args: argparse.Namespace) -> int:
     from ..install.engine import default_slot_for, download
-    from ..install.lockfile import read_lock
+    from ..install.lockfile import read_locked
 
     env = dict(os.environ)
     locked = None
@@ -115,12 +118,13 @@ def cmd_download(args: argparse.Namespace) -> int:
     else:
         m = _manifest(args)
         slots = list(m.slots)
-        locked = read_lock(m) if args.locked else None
+        locked = read_locked(m) if args.locked else None
     os.makedirs(args.wheelhouse, exist_ok=True)
     out = download(slots, args.wheelhouse, _options(args, source=False), locked)
     emit({"wheelhouse": os.path.abspath(args.wheelhouse), "slots": out}, args.json,
          lambda d: "\n".join(f"{s['name']}: {len(s['wheels'])} wheels"
-                             + (f" + {', '.join(s['packages'])}" if s["packages"] else "")
+                             + (f" + {', '.join(s['packages'])} ({len(s['venv'])} wheels)"
+                                if s["packages"] else "")
                              for s in d["slots"]) + f"\nin {d['wheelhouse']}")
     return 0
 

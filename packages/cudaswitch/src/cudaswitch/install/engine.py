@@ -43,11 +43,18 @@ from ..slots import (
 from ..toolkits.search import data_home
 from ..versions import SpecError, VersionSpec
 from . import fetch as fetching
-from .lockfile import read_lock, write_lock
+from .lockfile import (
+    LockDrift,
+    LockedSlot,
+    LockedVenv,
+    missing_packages,
+    read_locked,
+    write_lock,
+)
 from .needed import check_slot
-from .pip import IndexOptions, PipError, pip_argv, run_pip
+from .pip import IndexOptions, PipError, install_pinned, pip_argv
 from .progress import Reporter
-from .resolve import Wheel, normalize, resolve_slot
+from .resolve import Wheel, normalize, resolve_packages, resolve_slot, resolve_venv
 from .store import Store
 
 CACHE_ENV = "CUDASWITCH_CACHE"
@@ -224,15 +231,21 @@ def _swap_in(partial: str, root: str, home: fsguard.Root) -> str:
     return "updated"
 
 
-def _venv_request(slot: Slot, index: IndexOptions) -> dict:
-    return {"python": slot.python, "packages": list(slot.packages)}
+def _venv_request(slot: Slot, wheels: Sequence[Wheel] | None = None) -> dict:
+    want: dict = {"python": slot.python, "packages": list(slot.packages)}
+    if wheels is not None:
+        want["wheels"] = sorted(w.sha256 for w in wheels)
+    return want
 
 
-def _venv_ok(venv: str, want: dict) -> bool:
+def _venv_ok(venv: str, slot: Slot, wheels: Sequence[Wheel] | None = None) -> bool:
+    """The venv holds what is asked: the request, and exactly ``wheels`` when locked."""
     try:
-        return read_json_file(os.path.join(venv, VENV_MARK), "environment record") == want
+        have = read_json_file(os.path.join(venv, VENV_MARK), "environment record")
     except (RecordError, OSError):
         return False
+    return isinstance(have, Mapping) and all(
+        have.get(k) == v for k, v in _venv_request(slot, wheels).items())
 
 
 def _interpreter(python: str, env: Mapping[str, str]) -> str:
@@ -242,13 +255,102 @@ def _interpreter(python: str, env: Mapping[str, str]) -> str:
     return exe
 
 
-def build_venv(slot: Slot, venv: str, opts: InstallOptions) -> dict:
-    """The slot's own environment: created with its interpreter, packages installed by pip."""
-    want = _venv_request(slot, opts.index)
-    if _venv_ok(venv, want):
+def python_version(exe: str) -> str:
+    """``X.Y`` of an interpreter: what the slot's packages are resolved and locked for."""
+    proc = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True)
+    ver = proc.stdout.strip()
+    if proc.returncode != 0 or not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", ver):
+        raise UsageError(f"the slot's interpreter {exe} did not say its version "
+                         f"(exit {proc.returncode}): {proc.stderr.strip()[-200:]}")
+    return ver
+
+
+def _locked_venv(slot: Slot, entry: LockedSlot | None) -> LockedVenv | None:
+    """The slot's locked environment; a slot with packages and none locked is drift."""
+    if not slot.packages:
+        return None
+    if entry is None or entry.venv is None:
+        raise LockDrift(f"slot {slot.name}: its Python packages ({', '.join(slot.packages)}) "
+                        "are not in the lock; run cudaswitch lock to update it")
+    return entry.venv
+
+
+@dataclass(frozen=True)
+class VenvPlan:
+    """What the slot's environment will hold: verified wheels, staged in one folder."""
+
+    python: str
+    version: str
+    wheels: tuple[Wheel, ...]
+    folder: str
+
+
+_NEED_RE = re.compile(r"satisfies the requirement (\S+)(?: \(from ([^)]+)\))?")
+
+
+def _check_complete(slot: Slot, plan: VenvPlan, opts: InstallOptions) -> None:
+    """The locked wheels alone satisfy the slot's packages, and pip picks exactly them: a
+    lock that lost a dependency (or holds a stray wheel) installs nothing."""
+    try:
+        got = resolve_packages(list(slot.packages), plan.version,
+                               IndexOptions(wheelhouse=plan.folder), opts.env,
+                               f"checking the locked environment of slot {slot.name}")
+    except PipError as e:
+        m = _NEED_RE.search(str(e))
+        need = (f"{m.group(1)}" + (f" (needed by {m.group(2)})" if m.group(2) else "")
+                if m else str(e))
+        raise LockDrift(f"slot {slot.name}: the locked environment is incomplete: {need} is "
+                        "not in the lock; run cudaswitch lock to update it") from e
+    want = {(normalize(w.name), w.version, w.sha256) for w in plan.wheels}
+    have = {(w.name, w.version, w.sha256) for w in got}
+    if want != have:
+        extra = sorted(f"{n} {v}" for n, v, _ in want - have)
+        raise LockDrift(f"slot {slot.name}: the lock holds wheels its packages do not need "
+                        f"({', '.join(extra)}); run cudaswitch lock to update it")
+
+
+@contextlib.contextmanager
+def venv_plan(slot: Slot, opts: InstallOptions,
+              locked: LockedVenv | None = None) -> Iterator[VenvPlan]:
+    """Resolve (or take from the lock), fetch, and check every wheel of the slot's
+    environment before anything is built: each file against its sha256 and its own RECORD."""
+    py = _interpreter(slot.python or "python3", opts.env)
+    ver = python_version(py)
+    if locked is not None:
+        if locked.python != ver:
+            raise LockDrift(f"slot {slot.name}: the lock's environment is for Python "
+                            f"{locked.python}, the slot's interpreter {py} is {ver}; run "
+                            "cudaswitch lock to update it")
+        missing = missing_packages(slot.packages, locked)
+        if missing:
+            raise LockDrift(f"slot {slot.name}: package {', '.join(missing)} is not in the "
+                            "lock's environment; run cudaswitch lock to update it")
+        wheels = list(locked.wheels)
+    else:
+        opts.reporter.line(f"{slot.name}: resolving {', '.join(slot.packages)} for "
+                           f"Python {ver}")
+        wheels = resolve_venv(slot, ver, opts.index, opts.env)
+    paths = _fetch_all(wheels, opts)
+    os.makedirs(opts.cache, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="venv-", dir=opts.cache) as folder:
+        for w, path in zip(wheels, paths, strict=True):
+            fetching.check_record(path)
+            fetching.copy_to(path, w, folder)
+        plan = VenvPlan(py, ver, tuple(wheels), folder)
+        if locked is not None:
+            _check_complete(slot, plan, opts)
+        yield plan
+
+
+def build_venv(slot: Slot, venv: str, opts: InstallOptions, plan: VenvPlan) -> dict:
+    """The slot's own environment: made with its interpreter, then exactly the plan's wheels
+    (pip with ``--require-hashes --no-deps``, from the checked folder only)."""
+    want = _venv_request(slot, plan.wheels)
+    if _venv_ok(venv, slot, plan.wheels):
         return {"venv": venv, "status": "unchanged"}
     rep = opts.reporter
-    py = _interpreter(slot.python or "python3", opts.env)
+    py = plan.python
     home = home_guard(opts.home)
     fsguard.remove(venv, home)
     fsguard.ensure_dir(os.path.dirname(venv), home)
@@ -261,21 +363,17 @@ def build_venv(slot: Slot, venv: str, opts: InstallOptions) -> dict:
         fsguard.remove(venv, home)
         subprocess.run([uv, "venv", "--quiet", "--python", py, venv], check=True)
     vpy = os.path.join(venv, "bin", "python")
-    index = opts.index.argv()
-    if slot.packages:
-        rep.line(f"{slot.name}: installing {', '.join(slot.packages)}")
-        has_pip = subprocess.run([vpy, "-c", "import pip"], capture_output=True).returncode == 0
-        if has_pip:
-            argv = [vpy, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *index, *slot.packages]
-        elif uv:
-            argv = [uv, "pip", "install", "--quiet", "--python", vpy, *index, *slot.packages]
-        else:
-            raise PipError(f"the environment at {venv} has no pip and uv is not installed")
-        proc = subprocess.run(argv, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise PipError(f"installing {', '.join(slot.packages)} into {venv} failed: "
-                           + proc.stderr.strip()[-800:])
+    rep.line(f"{slot.name}: installing {len(plan.wheels)} wheels for {', '.join(slot.packages)}")
+    has_pip = subprocess.run([vpy, "-c", "import pip"], capture_output=True).returncode == 0
+    what = f"installing {', '.join(slot.packages)} into {venv}"
+    if has_pip:
+        install_pinned([vpy, "-m", "pip"], plan.wheels, plan.folder, opts.env, what,
+                       ["--disable-pip-version-check"])
+    elif uv:
+        install_pinned([uv, "pip"], plan.wheels, plan.folder, opts.env, what,
+                       ["--python", vpy])
+    else:
+        raise PipError(f"the environment at {venv} has no pip and uv is not installed")
     fsguard.atomic_write_json(os.path.join(venv, VENV_MARK), want)
     return {"venv": venv, "status": "installed"}
 
@@ -335,9 +433,11 @@ def _slot_root(slot: Slot, opts: InstallOptions) -> str:
     return os.path.join(toolkits_dir(opts.env), slot.name)
 
 
-def install_slot(slot: Slot, opts: InstallOptions,
-                 wheels: Sequence[Wheel] | None = None) -> dict:
-    """Install one slot (or find it already installed as asked). Returns what happened."""
+def install_slot(slot: Slot, opts: InstallOptions, wheels: Sequence[Wheel] | None = None,
+                 venv_lock: LockedVenv | None = None) -> dict:
+    """Install one slot (or find it already installed as asked). Returns what happened.
+
+    ``wheels`` and ``venv_lock`` come from the lock: exactly these are installed."""
     home = opts.home
     root = _slot_root(slot, opts)
     guard = home_guard(home)
@@ -364,7 +464,8 @@ def install_slot(slot: Slot, opts: InstallOptions,
             w.sha256 for w in record.wheels) == sorted(w.sha256 for w in wheels))
         if record and record.request == slot.request() and same_wheels \
                 and _intact(root, record) \
-                and (not slot.packages or _venv_ok(venv, _venv_request(slot, opts.index))):
+                and (not slot.packages or _venv_ok(
+                    venv, slot, venv_lock.wheels if venv_lock else None)):
             rep.line(f"{slot.name}: up to date at {root}")
             return {"name": slot.name, "root": root, "status": "unchanged",
                     "release": record.release, "files": len(record.files),
@@ -374,49 +475,11 @@ def install_slot(slot: Slot, opts: InstallOptions,
                      f"[{', '.join(slot.components)}] with pip")
             wheels = resolve_slot(slot, opts.index, opts.cache, opts.env)
         paths = _fetch_all(wheels, opts)
-        partial = tempfile.mkdtemp(prefix=f".partial-{os.path.basename(root)}-", dir=parent)
-        fsguard.atomic_write(os.path.join(partial, fsguard.MARKER),
-                             f"slot {slot.name}, installed by cudaswitch\n")
-        try:
-            files: dict[str, dict] = {}
-            conflicts: list[str] = []
-            for i, (w, path) in enumerate(zip(wheels, paths, strict=True), 1):
-                label = f"{slot.name} [{i}/{len(wheels)}] {w.name}"
-                members = store.members(path, w.sha256, lambda d, t, lb=label: rep.bar(lb, d, t))
-                for m in members:
-                    if m.path in files:
-                        if files[m.path]["sha256"] != m.sha256:
-                            conflicts.append(f"{m.path}: {files[m.path]['wheel']} and {w.name}")
-                        continue
-                    how = store.place(m, os.path.join(partial, m.path))
-                    files[m.path] = {"sha256": m.sha256, "size": m.size,
-                                     "mode": "x" if m.executable else "", "how": how,
-                                     "wheel": w.name}
-            generated = [fsguard.MARKER, *_finish_layout(partial, files)]
-            fsguard.atomic_write_json(os.path.join(partial, "version.json"),
-                                      _version_json(slot.release, wheels))
-            generated.append("version.json")
-            venv_result = build_venv(slot, venv, opts) if slot.packages else None
-            if venv_result:
-                check_slot(slot.name, venv, partial, slot.components)
-            if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
-                fsguard.remove(venv, guard)
-            rec = {
-                "format": FORMAT, "name": slot.name, "release": slot.release, "root": root,
-                "request": slot.request(), "wheels": [w.as_dict() for w in wheels],
-                "files": files, "generated": generated, "conflicts": conflicts,
-                "venv": venv if slot.packages else None,
-                "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
-            fsguard.atomic_write_json(os.path.join(partial, RECORD_NAME), rec)
-            os.chmod(partial, 0o755)
-            if opts.prefix and os.path.lexists(root) and load_record(root) is None:
-                fsguard.claim(root, "--prefix")  # empty, or this slot's own earlier install
-            status = _swap_in(partial, root, guard)
-        except BaseException:  # a refused wheel, a full disk: nothing half-built stays
-            with contextlib.suppress(OSError, CudaswitchError):
-                _discard_leftover(partial, guard)
-            raise
+        with contextlib.ExitStack() as stack:
+            plan = stack.enter_context(venv_plan(slot, opts, venv_lock)) \
+                if slot.packages else None
+            status, files, conflicts, venv_result = _assemble(
+                slot, opts, root, wheels, paths, plan, store, venv)
         if opts.prefix:
             _register_prefix(home, slot.name, root)
         links = sum(1 for f in files.values() if f["how"] == "link")
@@ -426,6 +489,59 @@ def install_slot(slot: Slot, opts: InstallOptions,
                 "wheels": [w.as_dict() for w in wheels], "files": len(files),
                 "linked": links, "conflicts": conflicts,
                 "venv": venv_result["venv"] if venv_result else None}
+
+
+def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Wheel],
+              paths: Sequence[str], plan: VenvPlan | None, store: Store,
+              venv: str) -> tuple[str, dict[str, dict], list[str], dict | None]:
+    """Build the slot in a ``.partial-*`` folder and swap it in; nothing half-built stays."""
+    rep = opts.reporter
+    guard = home_guard(opts.home)
+    parent = os.path.dirname(root)
+    partial = tempfile.mkdtemp(prefix=f".partial-{os.path.basename(root)}-", dir=parent)
+    fsguard.atomic_write(os.path.join(partial, fsguard.MARKER),
+                         f"slot {slot.name}, installed by cudaswitch\n")
+    try:
+        files: dict[str, dict] = {}
+        conflicts: list[str] = []
+        for i, (w, path) in enumerate(zip(wheels, paths, strict=True), 1):
+            label = f"{slot.name} [{i}/{len(wheels)}] {w.name}"
+            members = store.members(path, w.sha256, lambda d, t, lb=label: rep.bar(lb, d, t))
+            for m in members:
+                if m.path in files:
+                    if files[m.path]["sha256"] != m.sha256:
+                        conflicts.append(f"{m.path}: {files[m.path]['wheel']} and {w.name}")
+                    continue
+                how = store.place(m, os.path.join(partial, m.path))
+                files[m.path] = {"sha256": m.sha256, "size": m.size,
+                                 "mode": "x" if m.executable else "", "how": how,
+                                 "wheel": w.name}
+        generated = [fsguard.MARKER, *_finish_layout(partial, files)]
+        fsguard.atomic_write_json(os.path.join(partial, "version.json"),
+                                  _version_json(slot.release, wheels))
+        generated.append("version.json")
+        venv_result = build_venv(slot, venv, opts, plan) if plan else None
+        if venv_result:
+            check_slot(slot.name, venv, partial, slot.components)
+        if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
+            fsguard.remove(venv, guard)
+        rec = {
+            "format": FORMAT, "name": slot.name, "release": slot.release, "root": root,
+            "request": slot.request(), "wheels": [w.as_dict() for w in wheels],
+            "files": files, "generated": generated, "conflicts": conflicts,
+            "venv": venv if slot.packages else None,
+            "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        fsguard.atomic_write_json(os.path.join(partial, RECORD_NAME), rec)
+        os.chmod(partial, 0o755)
+        if opts.prefix and os.path.lexists(root) and load_record(root) is None:
+            fsguard.claim(root, "--prefix")  # empty, or this slot's own earlier install
+        status = _swap_in(partial, root, guard)
+    except BaseException:  # a refused wheel, a full disk: nothing half-built stays
+        with contextlib.suppress(OSError, CudaswitchError):
+            _discard_leftover(partial, guard)
+        raise
+    return status, files, conflicts, venv_result
 
 
 def _finish_layout(root: str, files: Mapping[str, dict]) -> list[str]:
@@ -458,44 +574,61 @@ def sync(manifest: Manifest, opts: InstallOptions, locked: bool = False,
     if unknown:
         raise UsageError(f"no slot {', '.join(unknown)} in {manifest.path}; "
                          f"its slots: {', '.join(names)}")
-    wheels = read_lock(manifest) if locked else {}
-    out = []
-    for slot in manifest.slots:
-        if only and slot.name not in only:
-            continue
-        if locked and slot.name not in wheels:
+    entries = read_locked(manifest) if locked else {}
+    chosen = [s for s in manifest.slots if not only or s.name in only]
+    venvs = {}
+    for slot in chosen:  # every drift is found before anything is installed
+        if locked and slot.name not in entries:
             raise UsageError(f"slot {slot.name} is not in the lock file; run cudaswitch lock")
-        out.append(install_slot(slot, opts, wheels.get(slot.name)))
+        venvs[slot.name] = _locked_venv(slot, entries.get(slot.name)) if locked else None
+    out = []
+    for slot in chosen:
+        entry = entries.get(slot.name)
+        out.append(install_slot(slot, opts, list(entry.wheels) if entry else None,
+                                venvs[slot.name]))
     return out
 
 
-def lock(manifest: Manifest, opts: InstallOptions) -> tuple[str, dict[str, list[Wheel]]]:
+def lock(manifest: Manifest, opts: InstallOptions
+         ) -> tuple[str, dict[str, list[Wheel]], dict[str, LockedVenv]]:
+    """Resolve every slot, its Python environment included, and write the lock."""
     resolved = {}
+    venvs = {}
     for slot in manifest.slots:
         opts.reporter.line(f"{slot.name}: resolving CUDA {slot.release} with pip")
         resolved[slot.name] = resolve_slot(slot, opts.index, opts.cache, opts.env)
-    return write_lock(manifest, resolved), resolved
+        if slot.packages:
+            ver = python_version(_interpreter(slot.python or "python3", opts.env))
+            opts.reporter.line(f"{slot.name}: resolving {', '.join(slot.packages)} for "
+                               f"Python {ver}")
+            venvs[slot.name] = LockedVenv(ver, tuple(resolve_venv(slot, ver, opts.index,
+                                                                  opts.env)))
+    return write_lock(manifest, resolved, venvs), resolved, venvs
 
 
 def download(slots: Sequence[Slot], wheelhouse: str, opts: InstallOptions,
-             locked: Mapping[str, Sequence[Wheel]] | None = None) -> list[dict]:
-    """Fill ``wheelhouse`` with every wheel the slots need, for offline installs."""
+             locked: Mapping[str, LockedSlot] | None = None) -> list[dict]:
+    """Fill ``wheelhouse`` with every wheel the slots need (their Python environments
+    included), for offline installs; a different file of a wheel's name there is refused."""
     out = []
     for slot in slots:
-        wheels = list(locked[slot.name]) if locked and slot.name in locked else \
+        entry = locked.get(slot.name) if locked else None
+        wheels = list(entry.wheels) if entry else \
             resolve_slot(slot, opts.index, opts.cache, opts.env)
-        for w, path in zip(wheels, _fetch_all(wheels, opts), strict=True):
-            fetching.copy_to(path, w, wheelhouse)
+        venv: list[Wheel] = []
         if slot.packages:
-            py = _interpreter(slot.python or "python3", opts.env)
-            ver = subprocess.run([py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-            run_pip(["download", "--quiet", "--only-binary=:all:", "--python-version", ver,
-                     "-d", wheelhouse, *opts.index.argv(), *slot.packages], opts.env,
-                    f"downloading {', '.join(slot.packages)}")
+            held = _locked_venv(slot, entry) if locked else None
+            if held is not None:
+                venv = list(held.wheels)
+            else:
+                ver = python_version(_interpreter(slot.python or "python3", opts.env))
+                venv = resolve_venv(slot, ver, opts.index, opts.env)
+        every = [*wheels, *venv]
+        for w, path in zip(every, _fetch_all(every, opts), strict=True):
+            fetching.copy_to(path, w, wheelhouse)
         out.append({"name": slot.name, "wheels": [w.as_dict() for w in wheels],
-                    "packages": list(slot.packages)})
-        opts.reporter.line(f"{slot.name}: {len(wheels)} wheels in {wheelhouse}")
+                    "packages": list(slot.packages), "venv": [w.as_dict() for w in venv]})
+        opts.reporter.line(f"{slot.name}: {len(every)} wheels in {wheelhouse}")
     return out
 
 

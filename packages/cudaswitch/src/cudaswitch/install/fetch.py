@@ -7,13 +7,17 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
+import tempfile
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 
 from .. import fsguard
 from ..errors import CudaswitchError
 from .resolve import Wheel
+from .store import _RECORD_SKIP, IntegrityError, _check_member, _record_hashes
 
 CHUNK = 1 << 20
 
@@ -81,9 +85,14 @@ def fetch(wheel: Wheel, cache: str, wheelhouse: str | None = None,
             def on_chunk(n: int, size: int = size, done: list = done) -> None:
                 done[0] += n
                 tick(done[0], size)
-            if _sha256_file(path, on_chunk) == wheel.sha256:
+            got = _sha256_file(path, on_chunk)
+            if got == wheel.sha256:
                 return path
-            raise FetchError(f"{path}: sha256 differs from the expected {wheel.sha256}")
+            raise FetchError(
+                f"{path}: sha256 {got} differs from {wheel.sha256}, the one locked or resolved "
+                f"for {wheel.name} {wheel.version}; the file was changed or replaced: get the "
+                "wheel again (cudaswitch download), or run cudaswitch lock if the new file is "
+                "the one wanted")
     if local or wheelhouse:
         raise FetchError(f"{wheel.filename} is not in {wheelhouse or local}")
     return _download(wheel, cache, tick)
@@ -139,18 +148,69 @@ def _download_locked(wheel: Wheel, dest: str, tick: Callable[[int, int], None]) 
     return dest
 
 
+def check_record(path: str) -> None:
+    """Every member of the wheel against the wheel's own ``RECORD``, as the store checks
+    NVIDIA's wheels on unpack: pip installs a wheel without looking at it."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            record = _record_hashes(zf, path)
+            for info in zf.infolist():
+                if info.is_dir() or info.filename.endswith(_RECORD_SKIP):
+                    continue
+                h = hashlib.sha256()
+                size = 0
+                with zf.open(info) as src:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        size += len(chunk)
+                _check_member(path, info.filename, h.hexdigest(), size, record)
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise IntegrityError(f"{path}: not a readable wheel: {e}") from e
+
+
+def _kept_already(dest: str, wheel: Wheel) -> bool:
+    """True when ``dest`` is this very wheel; a different file of its name is refused."""
+    try:
+        st = os.lstat(dest)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(st.st_mode) and _sha256_file(dest) == wheel.sha256:
+        return True
+    what = "a different file" if stat.S_ISREG(st.st_mode) else "something that is no file"
+    raise fsguard.RefusedError(
+        f"{dest}: {what} of that name is already there (not {wheel.name} {wheel.version}, "
+        f"sha256 {wheel.sha256}); cudaswitch never replaces it: move it away or name another "
+        "--wheelhouse")
+
+
 def copy_to(path: str, wheel: Wheel, folder: str) -> str:
-    """Put a verified wheel into a wheelhouse folder (hard link where possible)."""
+    """Put a verified wheel into a wheelhouse folder (hard link where possible); a file of
+    the same name with other content stays and is refused, never overwritten."""
     os.makedirs(folder, exist_ok=True)
     dest = os.path.join(folder, wheel.filename)
-    if os.path.abspath(path) == os.path.abspath(dest):
+    if os.path.abspath(path) == os.path.abspath(dest) or _kept_already(dest, wheel):
         return dest
-    if os.path.exists(dest):
-        if _sha256_file(dest) == wheel.sha256:
-            return dest
-        os.unlink(dest)
     try:
         os.link(path, dest)
+        return dest
+    except FileExistsError:
+        _kept_already(dest, wheel)  # another process put it there meanwhile
+        return dest
     except OSError:
-        shutil.copyfile(path, dest)
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=folder)
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, dest)  # never over an existing name, unlike a rename
+        except FileExistsError:
+            _kept_already(dest, wheel)
+        except OSError:  # a filesystem without hard links
+            if not _kept_already(dest, wheel):
+                os.rename(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     return dest

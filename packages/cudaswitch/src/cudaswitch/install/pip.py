@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -14,8 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import CudaswitchError, UsageError
+from ..slotrecord import Wheel
 
 PIP_ENV = "CUDASWITCH_PIP"
+# What may stand in a generated requirements line: a name and a version, nothing pip reads as
+# an option (``--index-url``), a URL or a second requirement.
+PIN_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?$")
+PIN_VERSION_RE = re.compile(r"^[0-9A-Za-z](?:[0-9A-Za-z.+!_-]{0,100})$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class PipError(CudaswitchError):
@@ -60,8 +67,9 @@ class IndexOptions:
 
 
 def run_pip(args: Sequence[str], env: Mapping[str, str] | None = None,
-            what: str = "pip") -> subprocess.CompletedProcess:
-    argv = [*pip_argv(env), *args]
+            what: str = "pip", pip: Sequence[str] | None = None) -> subprocess.CompletedProcess:
+    """Run pip (``pip``: another one, such as a venv's, instead of :func:`pip_argv`'s)."""
+    argv = [*(pip or pip_argv(env)), *args]
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
     proc = subprocess.run(argv, capture_output=True, text=True, env=child_env)
@@ -75,15 +83,41 @@ def run_pip(args: Sequence[str], env: Mapping[str, str] | None = None,
 
 def dry_run_report(requirements: Sequence[str], constraints: Sequence[str],
                    index: IndexOptions, env: Mapping[str, str] | None = None,
-                   what: str = "pip resolve") -> dict:
-    """``pip install --dry-run --report``: what pip would install, with URLs and hashes."""
+                   what: str = "pip resolve", python_version: str | None = None) -> dict:
+    """``pip install --dry-run --report``: what pip would install, with URLs and hashes
+    (for another interpreter's ``X.Y`` when ``python_version`` is given)."""
+    target = ["--python-version", python_version] if python_version else []
     with tempfile.TemporaryDirectory(prefix="cudaswitch-pip-") as tmp:
         cfile = os.path.join(tmp, "constraints.txt")
         report = os.path.join(tmp, "report.json")
         with open(cfile, "w", encoding="utf-8") as f:
             f.write("\n".join(constraints) + "\n")
         run_pip(["install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-                 "--quiet", "--report", report, "-c", cfile, *index.argv(), *requirements],
+                 "--quiet", "--report", report, *target, "-c", cfile, *index.argv(),
+                 *requirements],
                 env, what)
         with open(report, encoding="utf-8") as f:
             return json.load(f)
+
+
+def pin_line(wheel: Wheel) -> str:
+    """``name==version --hash=sha256:...``; a name or version that is more than that is refused
+    before it reaches the requirements file."""
+    if not PIN_NAME_RE.match(wheel.name) or not PIN_VERSION_RE.match(wheel.version) \
+            or not _SHA_RE.match(wheel.sha256):
+        raise UsageError(f"package {wheel.name[:80]!r} version {wheel.version[:40]!r}: not a "
+                         "plain name, version and sha256; not written into a requirements file")
+    return f"{wheel.name}=={wheel.version} --hash=sha256:{wheel.sha256}"
+
+
+def install_pinned(pip: Sequence[str], wheels: Sequence[Wheel], folder: str,
+                   env: Mapping[str, str] | None = None, what: str = "pip install",
+                   extra: Sequence[str] = ()) -> None:
+    """Install exactly ``wheels`` from ``folder`` and nothing else: no index, no dependencies
+    pulled in, and pip itself checks every file against its sha256 (``--require-hashes``)."""
+    with tempfile.TemporaryDirectory(prefix="cudaswitch-pip-") as tmp:
+        req = os.path.join(tmp, "requirements.txt")
+        with open(req, "w", encoding="utf-8") as f:
+            f.write("".join(pin_line(w) + "\n" for w in wheels))
+        run_pip(["install", "--quiet", *extra, "--no-deps", "--require-hashes", "--no-index",
+                 "--find-links", folder, "-r", req], env, what, pip)

@@ -129,8 +129,27 @@ def resolve_slot(slot: Slot, index: IndexOptions, cache: str,
     reqs = requirements(slot, pins)
     report = dry_run_report(reqs, pins.pins, index_for(slot, index), env,
                             f"resolving slot {slot.name}")
-    wheels = _wheels_from_report(report)
+    return _checked(_wheels_from_report(report))
+
+
+def _checked(wheels: list[Wheel]) -> list[Wheel]:
     bad = [w.name for w in wheels if not w.sha256 or not w.filename.endswith(".whl")]
     if bad:
         raise PipError(f"pip gave no wheel with a sha256 for {', '.join(bad)}")
     return wheels
+
+
+def resolve_packages(requirements: list[str], python: str, index: IndexOptions,
+                     env: Mapping[str, str] | None = None,
+                     what: str = "resolving Python packages") -> list[Wheel]:
+    """Every wheel (dependencies included) pip picks for ``requirements`` on Python
+    ``python`` (``X.Y``), each with its sha256."""
+    return _checked(_wheels_from_report(dry_run_report(requirements, [], index, env, what,
+                                                       python_version=python)))
+
+
+def resolve_venv(slot: Slot, python: str, index: IndexOptions,
+                 env: Mapping[str, str] | None = None) -> list[Wheel]:
+    """The slot's whole Python environment for its interpreter's ``X.Y``."""
+    return resolve_packages(list(slot.packages), python, index, env,
+                            f"resolving the Python packages of slot {slot.name}")

@@ -1,0 +1,262 @@
+"""``lock`` pins a slot's Python environment too, and ``sync --locked`` installs exactly that.
+
+Offline: the slot's Python packages are tiny real wheels built here (METADATA, WHEEL and a
+correct RECORD, installed by the real pip into a real venv); the CUDA part is the cached
+runtime wheelhouse of the other install tests. Every case runs the real command in a child.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import slot_cli, slot_env
+
+from cudaswitch.errors import EXIT_FAILED, EXIT_USAGE
+
+MANIFEST = ('[[slot]]\nname = "s"\ncuda = "12.4"\ncomponents = ["cudart"]\n'
+            'python = "python3"\npackages = [{packages}]\n')
+
+
+def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = (),
+               body: str = "VALUE = 1\n") -> Path:
+    """A pure-Python wheel pip installs: one module, METADATA, WHEEL and a RECORD that matches."""
+    mod = name.replace("-", "_")
+    dist = f"{mod}-{version}.dist-info"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" \
+        + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {f"{mod}/__init__.py": body.encode(), f"{dist}/METADATA": meta.encode(),
+             f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              b"Tag: py3-none-any\n"}
+    record = [f"{p},sha256={_b64(d)},{len(d)}" for p, d in files.items()] + [f"{dist}/RECORD,,"]
+    path = folder / f"{mod}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        for p, d in files.items():
+            z.writestr(p, d)
+        z.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def project(tmp_path: Path, slot_wheelhouse: Path):
+    """A wheelhouse with CUDA 12.4's runtime and alpha 1.0 (needs beta) and beta 2.0, a
+    manifest asking for alpha==1.0, and the environment of a fresh data home."""
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    for w in slot_wheelhouse.glob("*.whl"):
+        if w.name.startswith(("cuda_toolkit-12.4", "nvidia_cuda_runtime_cu12")):
+            shutil.copyfile(w, wh / w.name)
+    make_wheel(wh, "alpha", "1.0", ("beta>=1",))
+    make_wheel(wh, "beta", "2.0")
+    man = tmp_path / "cudaswitch.toml"
+    man.write_text(MANIFEST.format(packages='"alpha==1.0"'))
+    env = slot_env(tmp_path / "home", CUDASWITCH_CONFIG=str(man))
+    return wh, man, env
+
+
+def installed(home: Path) -> dict[str, str]:
+    """name -> version of what the slot's venv holds (its dist-info folders)."""
+    out = {}
+    for d in (home / "venvs" / "s").glob("lib/python*/site-packages/*.dist-info"):
+        name, version = d.name[:-len(".dist-info")].rsplit("-", 1)
+        out[name] = version
+    return out
+
+
+def no_traceback(proc) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+def nothing_installed(home: Path) -> None:
+    assert not (home / "venvs" / "s" / ".cudaswitch-venv.json").exists()
+    toolkits = home / "toolkits"
+    assert not toolkits.exists() or [p.name for p in toolkits.iterdir()] == []
+
+
+def test_lock_pins_the_whole_venv_and_sync_locked_installs_exactly_it(project, tmp_path):
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    lock = json.loads((tmp_path / "cudaswitch.lock").read_text())
+    venv = lock["slots"]["s"]["venv"]
+    assert {w["name"]: w["version"] for w in venv["wheels"]} == {"alpha": "1.0", "beta": "2.0"}
+    for w in venv["wheels"]:
+        assert w["sha256"] == sha256(wh / w["filename"])
+    assert venv["python"].count(".") == 1  # the interpreter's X.Y it was resolved for
+    make_wheel(wh, "beta", "3.0")  # newer than the lock: an unpinned install would take it
+    slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env)
+    home = tmp_path / "home"
+    got = installed(home)
+    assert got.get("alpha") == "1.0" and got.get("beta") == "2.0", got
+    again = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env)
+    assert "nothing to do" in again.stdout
+    fresh = slot_cli("lock", "--wheelhouse", str(wh), "--json", env=env)
+    assert "beta" in fresh.stdout
+    relocked = json.loads((tmp_path / "cudaswitch.lock").read_text())["slots"]["s"]["venv"]
+    assert {w["name"]: w["version"] for w in relocked["wheels"]}["beta"] == "3.0"
+    slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env)
+    assert installed(home)["beta"] == "3.0"
+
+
+def _rebuilt_beta(wh: Path) -> None:
+    """beta 2.0 replaced by another build of the same name, with its own correct RECORD."""
+    (wh / "beta-2.0-py3-none-any.whl").unlink()
+    make_wheel(wh, "beta", "2.0", body="import os\nos.system('echo injected')\n")
+
+
+def _edited_beta(wh: Path) -> None:
+    """beta 2.0's module edited after the wheel was built, its RECORD left as it was."""
+    path = wh / "beta-2.0-py3-none-any.whl"
+    src = path.read_bytes()
+    tmp = wh / "src.zip"
+    tmp.write_bytes(src)
+    with zipfile.ZipFile(tmp) as zin, zipfile.ZipFile(path, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "beta/__init__.py":
+                data += b"import os\nos.system('echo injected')\n"
+            zout.writestr(info, data)
+    tmp.unlink()
+
+
+def test_a_venv_wheel_in_the_wheelhouse_that_differs_from_the_lock_is_refused(project,
+                                                                              tmp_path):
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    _rebuilt_beta(wh)
+    proc = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert "beta-2.0-py3-none-any.whl" in proc.stderr and "sha256" in proc.stderr
+    nothing_installed(tmp_path / "home")
+
+
+@pytest.mark.parametrize("locked", [True, False], ids=["locked", "unlocked"])
+def test_a_venv_wheel_altered_after_it_was_built_is_refused_by_its_record(project, tmp_path,
+                                                                          locked):
+    """RECORD checked like NVIDIA's wheels: after ``lock`` took the altered file's hash (so
+    only RECORD can tell), and in a plain ``sync`` with no lock at all."""
+    wh, _man, env = project
+    _edited_beta(wh)
+    if locked:
+        slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    args = ["sync", "--locked"] if locked else ["sync"]
+    proc = slot_cli(*args, "--wheelhouse", str(wh), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert "RECORD" in proc.stderr and "beta-2.0-py3-none-any.whl" in proc.stderr
+    nothing_installed(tmp_path / "home")
+
+
+def test_a_lock_missing_a_dependency_of_the_venv_installs_nothing(project, tmp_path):
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    path = tmp_path / "cudaswitch.lock"
+    lock = json.loads(path.read_text())
+    venv = lock["slots"]["s"]["venv"]
+    venv["wheels"] = [w for w in venv["wheels"] if w["name"] != "beta"]
+    path.write_text(json.dumps(lock))
+    proc = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert "beta" in proc.stderr and "cudaswitch lock" in proc.stderr
+    nothing_installed(tmp_path / "home")
+
+
+def test_a_package_added_to_the_manifest_after_locking_is_named(project, tmp_path):
+    wh, man, env = project
+    make_wheel(wh, "gamma", "1.0")
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    man.write_text(MANIFEST.format(packages='"alpha==1.0", "gamma==1.0"'))
+    proc = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert "gamma==1.0" in proc.stderr and "cudaswitch lock" in proc.stderr
+    nothing_installed(tmp_path / "home")
+
+
+def test_a_lock_written_for_another_python_is_drift(project, tmp_path):
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    path = tmp_path / "cudaswitch.lock"
+    lock = json.loads(path.read_text())
+    lock["slots"]["s"]["venv"]["python"] = "2.7"
+    path.write_text(json.dumps(lock))
+    proc = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAILED and "2.7" in proc.stderr, proc.stderr
+    assert "cudaswitch lock" in proc.stderr
+    nothing_installed(tmp_path / "home")
+
+
+@pytest.mark.parametrize("venv", [
+    7, [], {"python": 3.11, "wheels": []}, {"python": "3.11", "wheels": {}},
+    {"python": "3.11", "wheels": [{"name": "beta"}]},
+    {"python": "3.11", "wheels": [{"name": "beta", "version": "2.0", "url": "file:///x",
+                                   "filename": "../beta-2.0-py3-none-any.whl",
+                                   "sha256": "0" * 64}]},
+    {"python": "3.11\n[x]", "wheels": []},
+], ids=["int", "list", "python-number", "wheels-table", "wheel-fields", "wheel-path",
+        "python-newline"])
+def test_a_lock_with_a_bad_venv_entry_is_exit_2_naming_the_file(project, tmp_path, venv):
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    path = tmp_path / "cudaswitch.lock"
+    lock = json.loads(path.read_text())
+    lock["slots"]["s"]["venv"] = venv
+    path.write_text(json.dumps(lock))
+    for args in (["sync", "--locked", "--wheelhouse", str(wh)],
+                 ["download", "--locked", "--wheelhouse", str(tmp_path / "out")]):
+        proc = slot_cli(*args, env=env, check=False)
+        no_traceback(proc)
+        assert proc.returncode == EXIT_USAGE, proc.stderr
+        assert str(path) in proc.stderr
+    nothing_installed(tmp_path / "home")
+
+
+def test_download_locked_brings_the_venv_wheels_and_never_replaces_a_users_file(project,
+                                                                                tmp_path):
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    out = tmp_path / "out"
+    slot_cli("download", "--locked", "--wheelhouse", str(out), env=env)
+    for name in ("alpha-1.0-py3-none-any.whl", "beta-2.0-py3-none-any.whl"):
+        assert sha256(out / name) == sha256(wh / name)
+    again = slot_cli("download", "--locked", "--wheelhouse", str(out), env=env)
+    no_traceback(again)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    mine = make_wheel(theirs, "beta", "2.0", body="MINE = True\n")
+    before = mine.read_bytes()
+    proc = slot_cli("download", "--locked", "--wheelhouse", str(theirs), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert str(mine) in proc.stderr
+    assert mine.read_bytes() == before
+
+
+def test_a_same_named_cuda_wheel_in_the_target_wheelhouse_is_kept(project, tmp_path):
+    """The same rule for NVIDIA's wheels: ``download`` never overwrites a user's file."""
+    wh, _man, env = project
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    runtime = next(wh.glob("nvidia_cuda_runtime_cu12-*.whl"))
+    (theirs / runtime.name).write_bytes(b"the user's own file")
+    proc = slot_cli("download", "--locked", "--wheelhouse", str(theirs), env=env, check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert runtime.name in proc.stderr
+    assert (theirs / runtime.name).read_bytes() == b"the user's own file"
