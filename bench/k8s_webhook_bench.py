@@ -90,13 +90,14 @@ def make_certs(folder: Path) -> dict[str, Path]:
     return {"ca": ca_crt, "cert": crt, "key": key}
 
 
-def review_body() -> bytes:
+def review_body(annotation: tuple[str, str] = ("cudaswitch.io/runtime",
+                                              "facefusion-cuda12")) -> bytes:
     """An AdmissionReview as kube-apiserver 1.30 sends it for a pod CREATE."""
     pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"generateName": "facefusion-7d9f8c6b5-", "namespace": "ml",
                      "labels": {"app": "facefusion", "pod-template-hash": "7d9f8c6b5"},
-                     "annotations": {"cudaswitch.io/runtime": "facefusion-cuda12"},
+                     "annotations": dict([annotation]),
                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                           "name": "facefusion-7d9f8c6b5",
                                           "uid": str(uuid.UUID(int=1)), "controller": True,
@@ -235,6 +236,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="wrk threads (this machine: 2 cores)")
     ap.add_argument("--passthrough", action="store_true",
                     help="also measure cudaswitch on a pod without its annotations (no patch)")
+    ap.add_argument("--cuda", metavar="SPEC",
+                    help="annotate the pod cudaswitch.io/cuda: SPEC instead of the runtime "
+                         "facefusion-cuda12 (CUDA 12.4), e.g. 12 for a shorter affinity")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -244,7 +248,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="k8s-webhook-bench-") as tmp_s:
         tmp = Path(tmp_s)
         certs = make_certs(tmp / "certs")
-        body = review_body()
+        body = review_body(("cudaswitch.io/cuda", args.cuda) if args.cuda else
+                           ("cudaswitch.io/runtime", "facefusion-cuda12"))
         body_file, script = tmp / "review.json", tmp / "post.lua"
         body_file.write_bytes(body)
         script.write_text(WRK_SCRIPT)
@@ -274,7 +279,7 @@ def main() -> int:
             pids = {k: p.pid for k, p in procs.items()}
             if args.passthrough:
                 plain = tmp / "plain.json"
-                plain.write_bytes(body.replace(b'"cudaswitch.io/runtime"', b'"example.io/x"'))
+                plain.write_bytes(body.replace(b'"cudaswitch.io/', b'"example.io/'))
                 targets["cudaswitch-untouched"] = targets["cudaswitch"]
                 bodies["cudaswitch-untouched"] = plain
                 pids["cudaswitch-untouched"] = pids["cudaswitch"]
