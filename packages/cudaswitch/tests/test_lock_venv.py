@@ -208,8 +208,12 @@ def test_a_lock_written_for_another_python_is_drift(project, tmp_path):
                                    "filename": "../beta-2.0-py3-none-any.whl",
                                    "sha256": "0" * 64}]},
     {"python": "3.11\n[x]", "wheels": []},
+    {"python": "3.11", "wheels": [{"name": "beta --index-url http://127.0.0.1:9/",
+                                   "version": "2.0", "url": "file:///x",
+                                   "filename": "beta-2.0-py3-none-any.whl",
+                                   "sha256": "0" * 64}]},
 ], ids=["int", "list", "python-number", "wheels-table", "wheel-fields", "wheel-path",
-        "python-newline"])
+        "python-newline", "name-with-an-option"])
 def test_a_lock_with_a_bad_venv_entry_is_exit_2_naming_the_file(project, tmp_path, venv):
     wh, _man, env = project
     slot_cli("lock", "--wheelhouse", str(wh), env=env)
