@@ -25,7 +25,7 @@ FINDERS: tuple[Finder, ...] = ()
 def incompatible_message(target: Target, verdict: Verdict) -> str:
     tk = target.toolkit
     slot = f" (slot {target.label})" if target.label else ""
-    return (f"CUDA {tk.version} at {tk.root}{slot} cannot run here: {verdict.reason}"
+    return (f"CUDA {tk.shown_version} at {tk.root}{slot} cannot run here: {verdict.reason}"
             + (f"; install driver >= {verdict.needs_driver} or pick an older toolkit"
                if verdict.needs_driver else "")
             + " (--force runs it anyway)")

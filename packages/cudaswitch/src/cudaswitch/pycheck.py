@@ -165,7 +165,7 @@ def check_python(target: Target, argv: Sequence[str], env: Mapping[str, str],
         fits = "; ".join(fitting(m, toolkits, env) for m in by_major)
         raise IncompatibleError(
             f"{python} runs this command, and its environment holds packages built for another "
-            f"CUDA major than the selected toolkit (CUDA {tk.version} at {tk.root}): {what}. "
+            f"CUDA major than the selected toolkit (CUDA {tk.shown_version} at {tk.root}): {what}. "
             f"One process cannot load two CUDA majors. {fits[0].upper()}{fits[1:]}; "
             "--force runs it anyway")
     return PyCheck(interp, dists, wrong, library_choice(lib_dirs(target), dists))

@@ -26,12 +26,13 @@ from .versions import VersionSpec, is_plain_version
 def listing(toolkits: Sequence[Toolkit]) -> str:
     """The installed toolkits, for messages that must say what would have matched."""
     lines = []
+    width = max([len(t.shown_version) for t in toolkits if t.ok] + [len("broken")])
     for t in toolkits:
         if t.ok:
             how = t.layout if t.found_via == t.layout else f"{t.layout}, {t.found_via}"
-            lines.append(f"  {t.shown_version:<24} {t.root}  ({how})")
+            lines.append(f"  {t.shown_version:<{width}} {t.root}  ({how})")
         else:
-            lines.append(f"  {'broken':<24} {t.root}  ({t.broken})")
+            lines.append(f"  {'broken':<{width}} {t.root}  ({t.broken})")
     return "\n".join(lines) if lines else "  (none found)"
 
 
@@ -68,7 +69,7 @@ def spec_target(spec: VersionSpec, origin: str, toolkits: Sequence[Toolkit],
               for t in matches if t.version is not None]
     why = [f"requested {spec} (from {origin})",
            f"{len(matches)} installed toolkit(s) match: "
-           + ", ".join(f"{t.version} [{v.kind}]" for t, v in judged)]
+           + ", ".join(f"{t.shown_version} [{v.kind}]" for t, v in judged)]
     runnable = [t for t, v in judged if v.runnable]
     if spec.kind == "latest":
         chosen = judged[0][0]

@@ -53,6 +53,7 @@ class SlotJob:
     reason: str
     env: Mapping[str, str] | None = None
     toolkit_root: str | None = None
+    shown: str | None = None  # the toolkit as listings print it: 12.4.127 (release 12.4.1)
 
     @property
     def name(self) -> str:
@@ -138,7 +139,7 @@ def plan_job(ref: SlotRef, argv: Sequence[str], env: Mapping[str, str],
     try:
         if ref.source == "implicit":
             outcome = run_flow(argv, env, cli_spec=ref.cuda, search_paths=search_paths,
-                               force=True)
+                               force=True, spec_origin=f"the matrix's implicit slot {ref.name}")
         else:
             outcome = run_flow(argv, env, slot=ref.name, search_paths=search_paths, force=True)
     except NoMatchError as e:
@@ -148,7 +149,8 @@ def plan_job(ref: SlotRef, argv: Sequence[str], env: Mapping[str, str],
     tk = outcome.target.toolkit
     verdict = outcome.verdict
     return SlotJob(ref, tuple(outcome.plan.argv), str(tk.version) if tk.version else ref.cuda,
-                   verdict.kind, verdict.reason, dict(outcome.plan.env), os.path.realpath(tk.root))
+                   verdict.kind, verdict.reason, dict(outcome.plan.env), os.path.realpath(tk.root),
+                   tk.shown_version if tk.version else None)
 
 
 def plan_jobs(argv: Sequence[str], env: Mapping[str, str], wanted: str | None = None,

@@ -51,7 +51,7 @@ def summary_rows(run: MatrixRun) -> list[list[str]]:
         ran = r.started is not None and r.status not in ("skip", "not-run")
         rows.append([
             r.job.name,
-            r.job.cuda or "?",
+            r.job.shown or r.job.cuda or "?",
             r.job.verdict,
             "-" if r.exit_code is None else str(r.exit_code),
             human_duration(r.duration) if ran else "-",

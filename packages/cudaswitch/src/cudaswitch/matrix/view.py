@@ -26,7 +26,7 @@ def _line(r: SlotResult, width: int, now: float) -> str:
     elapsed = r.elapsed(now)
     when = (human_duration(elapsed) if r.status != "queued" and r.status != "skip"
             else "").rjust(7)
-    cuda = f"CUDA {r.job.cuda}" if r.job.cuda else ""
+    cuda = f"CUDA {r.job.shown or r.job.cuda}" if r.job.cuda else ""
     extra = ""
     if r.exit_code is not None and r.status not in ("pass", "running"):
         extra = f"  exit {r.exit_code}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..units import version_text
 from ..versions import CudaVersion, VersionSpec
 
 # Library file prefixes that mark a component as present in a lib dir.
@@ -84,11 +85,7 @@ class Toolkit:
     @property
     def shown_version(self) -> str:
         """The version as every listing prints it: ``12.4.127 (release 12.4.1)``."""
-        if self.version is None:
-            return "-"
-        if self.release is not None and self.release != self.version:
-            return f"{self.version} (release {self.release})"
-        return str(self.version)
+        return version_text(self.version, self.release) if self.version is not None else "-"
 
     @property
     def name(self) -> str:
