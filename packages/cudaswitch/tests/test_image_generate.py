@@ -206,3 +206,41 @@ def test_only_the_system_packages_stage_gets_the_network():
     bare = manifest(TWO.replace('system_packages = ["python3", "python3-venv"]\n', ""))
     assert network_plan(bare, req) == (None, "none")
     assert "AS system" not in render(generate(bare))
+
+
+BAKE = "cudaswitch launcher --bake"
+APP = '[image.app]\ncopy = ["app"]\n'
+
+
+def test_entrypoint_is_baked_before_the_app_so_an_app_change_does_not_redo_it():
+    out = render(generate(manifest(TWO.replace("[[slot]]", APP + "\n[[slot]]", 1))))
+    for stage in ("AS image\n", "AS only1-cuda11-8\n", "AS only2-cuda12-4\n"):
+        image = out[out.index(stage):].split("\n\n")[0]
+        assert image.count(BAKE) == 1 and image.count("COPY app/ /app/") == 1, stage
+        assert image.index("WORKDIR") < image.index(BAKE) < image.index("COPY app/"), stage
+        assert image.index("ENV NVIDIA_REQUIRE_CUDA") < image.index(BAKE), stage
+        assert image.index(BAKE) < image.index("LABEL") < image.index("ENTRYPOINT"), stage
+
+
+@pytest.mark.parametrize("change, early", [
+    ("", True),
+    ('env = { GREETING = "/app/hello" }\n', True),  # no variable the flow reads
+    ('env = { CUDA_PATH = "/app/toolkits/cuda" }\n', False),
+    ('env = { CONDA_PREFIX = "/app" }\n', False),
+    ('env = { LIBRARY_PATH = "/opt/lib:/app/lib" }\n', False),
+    ('env = { CUDA_HOME = "/application" }\n', True),  # not inside /app
+    ('workdir = "/srv"\nenv = { CUDA_HOME = "/app/cuda" }\n', True),
+    ("copy-toml", False),
+    ("fetch", False),
+])
+def test_entrypoint_is_baked_after_an_app_that_may_hold_what_the_flow_reads(change, early):
+    from cudaswitch.image.containerfile import bake_before_app
+
+    if change == "copy-toml":
+        app = '[image.app]\ncopy = ["app", "cudaswitch.toml"]\n'
+    elif change == "fetch":
+        app = '[image.app]\nfetch = "https://github.com/o/r/archive/refs/tags/v1.tar.gz"\n'
+    else:
+        app = change + APP  # keys of [image], then its app table
+    text = TWO.replace("[[slot]]", app + "\n[[slot]]", 1)
+    assert bake_before_app(manifest(text).image) is early

@@ -9,14 +9,17 @@ Stages::
                         then its venv), its wheels bind-mounted from the context, never copied
                         into a layer: slot1 on common, slot2 on slot1, ...; a later slot's
                         venv files identical to an earlier slot's become links (dedup.py)
-    image               the last slot stage + the app: tag NAME:VERSION
+    image               the last slot stage + the baked entrypoint + the app: tag NAME:VERSION
     only<i>-<name>      one slot + the app: tag NAME:VERSION-<name> (the first on slot1 itself,
                         the others on common with that slot's folders copied in, links to
                         earlier slots' files copied as the files)
 
 The all-slots image is the chain of slot stages itself, so local storage holds each slot's
 layer once (a copy into a separate final stage would store it twice); a change to one slot
-rebuilds it and the slots after it, never those before. The app's files come after every slot.
+rebuilds it and the slots after it, never those before. The app's files come after every slot,
+and after the baked entrypoint, which reads the slots, the manifest and the variables but not
+the app (unless the app may hold a ``cudaswitch.toml`` or a path the variables name: see
+``bake_before_app``), so an app change does not redo it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 
 from ..compat.verdict import driver_cuda_for, minor_floor, needed_driver
 from ..errors import UsageError
+from ..registry import VARIABLES
 from ..slots import Slot
 from ..versions import CudaVersion
 from .spec import ImageSpec
@@ -264,10 +268,7 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
                 lines.append(f"COPY --from={s.stage} {HOME}/venvs/{s.slot.name} "
                              f"{HOME}/venvs/{s.slot.name}")
     lines.append(f"COPY {t.manifest_file} {MANIFEST_IN_IMAGE}")
-    lines += ["# The app comes last: a change to it rebuilds this layer only.",
-              f"WORKDIR {img.workdir}"]
-    if r.app_files:
-        lines.append(f"COPY app/ {img.workdir.rstrip('/')}/")
+    lines.append(f"WORKDIR {img.workdir}")
     env = list(img.env)
     if img.app.pythonpath:
         env.append(("PYTHONPATH", ":".join(f"{img.workdir.rstrip('/')}/{p.rstrip('/')}"
@@ -286,6 +287,16 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
     else:
         lines.append("# NVIDIA_REQUIRE_CUDA: what this image's oldest slot needs (see above).")
     lines.append(f"ENV NVIDIA_REQUIRE_CUDA={_q(require_cuda(slots))}")
+    home = "/root" if img.user == "root" else f"/home/{img.user}"
+    bake = ["# The entrypoint gets this image's decisions baked in (every selector it can",
+            "# foresee x every driver range): a fresh container's start runs no interpreter.",
+            _run([f"HOME={home} {VENV}/bin/cudaswitch launcher --bake {ENTRYPOINT}"])]
+    early = bake_before_app(img)
+    if early:
+        lines += bake
+    if r.app_files:
+        lines += ["# The app comes last: a change to it rebuilds this layer only.",
+                  f"COPY app/ {img.workdir.rstrip('/')}/"]
     labels = [("org.opencontainers.image.title", img.name),
               ("org.opencontainers.image.version", img.version),
               ("org.opencontainers.image.base.name", img.base),
@@ -301,16 +312,30 @@ def _final_stage(r: Recipe, t: Target) -> list[str]:
         lines.append(f"VOLUME {json.dumps(list(img.volumes))}")
     if img.ports:
         lines.append("EXPOSE " + " ".join(str(p) for p in img.ports))
-    home = "/root" if img.user == "root" else f"/home/{img.user}"
-    lines += ["# The entrypoint gets this image's decisions baked in (every selector it can",
-              "# foresee x every driver range): a fresh container's start runs no interpreter.",
-              _run([f"HOME={home} {VENV}/bin/cudaswitch launcher --bake {ENTRYPOINT}"])]
+    if not early:
+        lines += ["# After the app, which may hold what the flow reads (see bake_before_app).",
+                  *bake]
     if img.user != "root":
         lines.append(f"USER {USER_ID}:{USER_ID}")
     lines.append(f"ENTRYPOINT {json.dumps([ENTRYPOINT])}")
     if img.command:
         lines.append(f"CMD {json.dumps(list(img.command))}")
     return lines
+
+
+def bake_before_app(img: ImageSpec) -> bool:
+    """Whether the entrypoint can be baked before the app's layer, so that an app change does
+    not redo it: the bake reads the slots, the manifests and the variables, and the app is
+    none of them unless it may bring a manifest into the working folder (a fetched archive, a
+    copied ``cudaswitch.toml``) or a variable the flow reads names a path in it (toolkits
+    shipped with the app). A bake before such an app would still be right (the script sees
+    the change and hands over), only slow."""
+    app = img.app
+    if app.fetch or any(c.rstrip("/") == "cudaswitch.toml" for c in app.copy):
+        return False
+    read = {n for n, group, _ in VARIABLES if group != "run"}
+    work = img.workdir.rstrip("/") + "/"
+    return not any(k in read and (work in v + "/") for k, v in img.env)
 
 
 def render(r: Recipe) -> str:
