@@ -25,6 +25,7 @@ from portal_support import (
     alive,
     source_photo,
     target_photo,
+    video_clip,
     wait_gone,
 )
 
@@ -255,6 +256,243 @@ def test_every_form_control_has_a_label_and_the_phone_layout_fits(browser, porta
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.screenshot(path=str(shots / "phone-new-job.png"), full_page=True)
     page.context.close()
+
+
+def test_video_job_previews_inline_and_plays(browser, portal, shots, tmp_path):
+    clip = video_clip(tmp_path)
+    page = _page(browser, portal, "runner")
+    page.goto("/jobs/new")
+    page.get_by_label("Source photo (the face to use)").set_input_files(str(source_photo()))
+    page.get_by_label("Target photo or video (where the face goes)").set_input_files(str(clip))
+    page.get_by_label("CUDA runtime (slot)").first.select_option("cuda12.4")
+    page.get_by_role("button", name="Start the job").click()
+    page.wait_for_url("**/jobs/*")
+    _wait_state(page, "succeeded", timeout=120)
+    video = page.locator("video#preview")
+    assert video.get_attribute("controls") is not None
+    deadline = time.time() + 30
+    while video.evaluate("v => v.readyState") < 2:  # HAVE_CURRENT_DATA: a frame is decoded
+        assert time.time() < deadline, video.evaluate("v => v.error && v.error.message")
+        time.sleep(0.1)
+    assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [256, 256]
+    assert 0.9 <= video.evaluate("v => v.duration") <= 1.1  # six frames at six a second
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    deadline = time.time() + 30
+    while video.evaluate("v => v.currentTime") <= 0:
+        assert time.time() < deadline, "the preview never played"
+        time.sleep(0.1)
+    video.evaluate("v => { v.pause(); v.currentTime = 0; }")
+    page.screenshot(path=str(shots / "job-video.png"), full_page=True)
+    page.context.close()
+
+
+# --- keyboard and landmarks ------------------------------------------------------------------
+
+# Where the focus is, and whether it shows: the focused element is marked for the
+# accessibility-tree lookup and as reached (data-kbd-seen).
+FOCUS = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body || e === document.documentElement) return null;
+  document.querySelectorAll('[data-kbd-now]').forEach(n => n.removeAttribute('data-kbd-now'));
+  e.setAttribute('data-kbd-now', '');
+  e.setAttribute('data-kbd-seen', '');
+  const st = getComputedStyle(e), r = e.getBoundingClientRect();
+  return {tag: e.tagName.toLowerCase(), id: e.id, name: e.name || '', key: e.dataset.kbdKey || '',
+          ring: (st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) >= 2)
+                || st.boxShadow !== 'none',
+          shown: r.width > 0 && r.height > 0};
+}"""
+
+# What a mouse could operate: links, controls, anything focusable, anything that shows a
+# pointer; visible and enabled. Each is marked data-kbd-key so the Tab walk can tick it off.
+MOUSE_TARGETS = """() => {
+  const shown = e => e.getClientRects().length > 0 && !e.closest('[hidden]')
+                     && getComputedStyle(e).visibility !== 'hidden';
+  const sel = 'a[href], button, input:not([type=hidden]), select, textarea, summary, '
+            + 'video[controls], audio[controls], [tabindex], [onclick], [role=button], [role=link]';
+  const out = [];
+  document.querySelectorAll('body *').forEach((e, i) => {
+    const pointer = getComputedStyle(e).cursor === 'pointer' && !e.closest('a, button, label');
+    if (!(e.matches(sel) || pointer) || !shown(e) || e.matches(':disabled')) return;
+    if (e.getAttribute('tabindex') === '-1') return;
+    e.dataset.kbdKey = String(i);
+    out.push({key: String(i), tag: e.tagName.toLowerCase(), type: e.type || '',
+              name: e.name || '', text: (e.textContent || e.id).trim().slice(0, 40)});
+  });
+  return out;
+}"""
+
+NAMED_ROLES = {"button", "link", "textbox", "combobox", "radio", "checkbox", "listbox",
+               "slider", "spinbutton", "searchbox", "switch", "menuitem", "tab", "video",
+               "region", "progressbar"}
+
+
+def _ax_of_focus(cdp) -> tuple[str, str]:  # noqa: ANN001
+    """Chromium's own role and accessible name for the focused element."""
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "[data-kbd-now]"})
+    nodes = cdp.send("Accessibility.getPartialAXTree",
+                     {"nodeId": node["nodeId"], "fetchRelatives": False})["nodes"]
+    own = nodes[0]
+    return own.get("role", {}).get("value", ""), str(own.get("name", {}).get("value", ""))
+
+
+def _focus(page, cdp) -> dict | None:  # noqa: ANN001
+    info = page.evaluate(FOCUS)
+    if info is not None:
+        info["role"], info["label"] = _ax_of_focus(cdp)
+        assert info["ring"], f"{page.url}: focus is not visible on {info}"
+        assert info["shown"], f"{page.url}: focus is on something not shown: {info}"
+        assert info["label"].strip() or info["role"] == "main", \
+            f"{page.url}: {info} has no accessible name"
+    return info
+
+
+def _press(page, cdp, key: str) -> dict | None:  # noqa: ANN001
+    page.keyboard.press(key)
+    return _focus(page, cdp)
+
+
+def _tab_to(page, cdp, label: str, role: str | None = None,  # noqa: ANN001
+            limit: int = 80) -> list[dict]:
+    """Tab until the focus is on ``label`` (a ``role``), checking every stop on the way;
+    the stops, the last one the target."""
+    stops: list[dict] = []
+    now = _focus(page, cdp)
+    for _ in range(limit):
+        if now and now["label"] == label and role in (None, now["role"]):
+            return [*stops, now]
+        if now:
+            stops.append(now)
+        now = _press(page, cdp, "Tab")
+    raise AssertionError(f"{page.url}: Tab never reached {role or ''} {label!r}; stops: "
+                         f"{[(s['role'], s['label']) for s in stops]}")
+
+
+def test_keyboard_only_log_in_submit_and_download(browser, portal, shots):
+    ctx = browser.new_context(base_url=portal.base, accept_downloads=True)
+    page = ctx.new_page()
+    cdp = ctx.new_cdp_session(page)
+    page.goto("/login")
+    _tab_to(page, cdp, "User name", "textbox")
+    page.keyboard.type("runner")
+    _tab_to(page, cdp, "Password", "textbox")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/jobs")
+    _tab_to(page, cdp, "New job", "link")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/jobs/new")
+    first = _press(page, cdp, "Tab")
+    assert first and first["label"] == "Skip to content", first
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    forward = _tab_to(page, cdp, "Source photo (the face to use)")
+    assert len(forward) == 2, forward  # main, then straight to the first control
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(source_photo()))
+    forward += _tab_to(page, cdp, "Target photo or video (where the face goes)")[1:]
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(target_photo()))
+    forward += _tab_to(page, cdp, "CUDA runtime (slot)", "combobox")[1:]
+    slot = page.locator("#slot")
+    for key in ["ArrowDown"] * 4 + ["ArrowUp"] * 4:
+        if slot.input_value() == "cuda12.4":
+            break
+        page.keyboard.press(key)
+    assert slot.input_value() == "cuda12.4"
+    forward += _tab_to(page, cdp, "CPU", "radio")[1:]
+    page.keyboard.press("ArrowDown")  # the GPU providers are turned off: the focus stays
+    assert page.evaluate("document.activeElement.id") == "provider-cpu"
+    assert page.locator("#provider-cpu").is_checked()
+    forward += _tab_to(page, cdp, "Start the job", "button")[1:]
+    labels = [s["label"] for s in forward]
+    for name in ("Which faces to replace", "Face finder", "Face swapper"):
+        assert name in labels, labels
+    backward = [_press(page, cdp, "Shift+Tab") for _ in forward[1:-1]]
+    assert [s["label"] for s in backward] == labels[-2:0:-1]  # Shift+Tab retraces the way
+    _tab_to(page, cdp, "Start the job", "button")
+    page.screenshot(path=str(shots / "keyboard-new-job.png"), full_page=True)
+    page.keyboard.press("Space")
+    page.wait_for_url("**/jobs/*")
+    _wait_state(page, "succeeded", timeout=120)
+    _tab_to(page, cdp, "Download the result", "link")
+    with page.expect_download() as info:
+        page.keyboard.press("Enter")
+    saved = Path(portal.home) / "keyboard-download.png"
+    info.value.save_as(str(saved))
+    with Image.open(saved) as got, Image.open(target_photo()) as target:
+        assert got.format == "PNG" and got.size == target.size
+    ctx.close()
+
+
+def _walk_whole_page(page, cdp) -> list[dict]:  # noqa: ANN001
+    """Tab from the top until the focus comes round again; what a mouse could use but
+    the keyboard never reached. A radio group counts as reached through any of its
+    radios (the arrow keys move within it)."""
+    targets = page.evaluate(MOUSE_TARGETS)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    seen: list[str] = []
+    for _ in range(400):
+        now = _press(page, cdp, "Tab")
+        if now is None:
+            continue
+        mark = now["key"] or f"{now['tag']}#{now['id']}"
+        if seen and mark == seen[0]:
+            break
+        seen.append(mark)
+    else:
+        raise AssertionError(f"{page.url}: the focus never came round again")
+    reached = set(seen)
+    groups = {t["name"] for t in targets if t["type"] == "radio" and t["key"] in reached}
+    return [t for t in targets if t["key"] not in reached
+            and not (t["type"] == "radio" and t["name"] in groups)]
+
+
+def _unnamed_controls(cdp) -> list[tuple[str, str]]:  # noqa: ANN001
+    nodes = cdp.send("Accessibility.getFullAXTree")["nodes"]
+    return [(n["role"]["value"], str(n.get("name", {}).get("value", "")))
+            for n in nodes if not n.get("ignored") and n.get("role", {}).get("value") in
+            NAMED_ROLES - {"region"} and not str(n.get("name", {}).get("value", "")).strip()]
+
+
+def test_every_page_has_a_main_landmark_named_controls_and_nothing_mouse_only(browser,
+                                                                               portal):
+    admin = browser.new_context(base_url=portal.base)
+    page = admin.new_page()
+    cdp = admin.new_cdp_session(page)
+    page.goto("/login")
+    pages = ["/login"]
+    checked = []
+
+    def check(path: str) -> None:
+        page.goto(path)
+        assert page.get_by_role("main").count() == 1, f"{path}: not exactly one main landmark"
+        assert _unnamed_controls(cdp) == [], f"{path}: controls without a name"
+        titles = page.evaluate("""() => [...document.querySelectorAll('[title]')].map(
+            e => e.getAttribute('title')).filter(t => !document.body.innerText.includes(t))""")
+        assert titles == [], f"{path}: shown only on hover (title): {titles}"
+        missed = _walk_whole_page(page, cdp)
+        assert missed == [], f"{path}: a mouse can use these, the keyboard never reaches them"
+        checked.append(path)
+
+    check("/login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/jobs")
+    listing = page.request.get("/api/jobs?limit=200").json()["jobs"]
+    done = {j["target_kind"]: j["id"] for j in reversed(listing)
+            if j["state"] == "succeeded" and j["target_kind"]}
+    pages += ["/jobs", "/jobs?limit=1", "/jobs/new", "/runtimes", "/host", "/fleet",
+              "/account", "/admin", "/jobs/999999"]
+    pages += [f"/jobs/{done[kind]}" for kind in ("image", "video") if kind in done]
+    for path in pages[1:]:
+        check(path)
+    assert "image" in done and len(checked) == len(pages)
+    admin.close()
 
 
 def _register(browser, portal) -> None:
