@@ -2,7 +2,9 @@
 the founding article's does (replace the ``cuda`` symlink, export PATH and LD_LIBRARY_PATH,
 print the ``nvcc --version`` release line, exec), measured side by side in one run. The baked
 entrypoint (``cudaswitch launcher --bake``, what an image's first start in a fresh container
-runs, its cache empty) is measured in the same run.
+runs, its cache empty) is measured in the same run, and so is a copy of it reading a GPU
+host's driver and GPU from a fake sysfs/procfs tree (what such a host's start adds: one child
+shell reading the GPUs' PCI ids).
 
 Usage: uv run python bench/entrypoint_bench.py [--rounds N]
 Needs a toolkit with ``bin/nvcc`` (this machine's /usr/local/cuda-13.0, or CUDASWITCH_PATH).
@@ -38,6 +40,28 @@ exec "$@"
 """
 
 
+def gpu_host_copy(baked: str, root: str) -> str:
+    """The baked script reading a GPU host's /sys and /proc from ``root``, where a tree laid
+    out as the NVIDIA module writes it (driver 580.65.06, one H200) stands in for them: there
+    is no GPU here. Only the script's ``_cs_root=`` line differs."""
+    addr = "0000:00:06.0"
+    files = {"sys/module/nvidia/version": "580.65.06\n",
+             f"proc/driver/nvidia/gpus/{addr}/information": "Model: \t\t NVIDIA H200\n",
+             f"sys/bus/pci/devices/{addr}/vendor": "0x10de\n",
+             f"sys/bus/pci/devices/{addr}/device": "0x2335\n"}
+    for rel, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+        with open(os.path.join(root, rel), "w") as f:
+            f.write(text)
+    with open(baked) as f:
+        text = f.read().replace("\n_cs_root=\n", f"\n_cs_root='{root}'\n", 1)
+    path = baked + "-gpu-host"
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=60)
@@ -69,12 +93,15 @@ def main() -> int:
         # "only": exit 125 rather than hand over, so a timing is never the Python fallback's
         env["CUDASWITCH_BAKED"] = "only"
         subprocess.run([baked, "true"], env=env, check=True)
+        gpu_host = gpu_host_copy(baked, os.path.join(work, "host"))
+        subprocess.run([gpu_host, "true"], env=env, check=True)
         for cmd in ([launcher, "true"], [console, "true"]):
             subprocess.run(cmd, env=env, check=True)
         cold = dict(env, CUDASWITCH_NO_CACHE="1")
         res = interleaved({
             "bash entrypoint": [script, "true"],
             "baked sh entrypoint (fresh container: no cache)": [baked, "true"],
+            "baked, GPU host (driver and an H200 from sysfs/procfs)": [gpu_host, "true"],
             "cudaswitch-entrypoint (launcher, python -IS)": [launcher, "true"],
             "cudaswitch-entrypoint (pip console script)": [console, "true"],
             "python -IS -c pass": [sys.executable, "-IS", "-c", "pass"],
