@@ -145,10 +145,19 @@ def test_shared_store_sizes_and_uninstall(slot_wheelhouse, tmp_path):
     home = tmp_path / "home"
     env = slot_env(home)
     for name, comps in (("a", "cudart,nvrtc"), ("b", "cudart")):
-        slot_cli("install", "12.4", "--with", comps, "--name", name, "--wheelhouse",
-                 str(slot_wheelhouse), env=env)
+        done = slot_cli("install", "12.4", "--with", comps, "--name", name, "--wheelhouse",
+                        str(slot_wheelhouse), env=env)
+    assert done.stdout.split()[:5] == ["SLOT", "STATUS", "CUDA", "FILES", "ROOT"]
+    assert re.split(r"\s{2,}", done.stdout.splitlines()[1])[:3] == [
+        "b", "installed", "12.4.127 (release 12.4.1)"]
+    assert "b: installed CUDA 12.4.127 (release 12.4.1) at " in done.stderr
     sizes = {v["name"]: v for v in slot_sizes(env).values()}
     a, b = sizes["a"], sizes["b"]
+    assert (a["version"], a["release"]) == ("12.4.127", "12.4.1")
+    listed = slot_cli("slot", "list", env=env).stdout.splitlines()
+    assert listed[0].split() == ["SLOT", "CUDA", "APPARENT", "UNIQUE", "ROOT"]
+    shown = "12.4.127 (release 12.4.1)"
+    assert [re.split(r"\s{2,}", ln)[:2] for ln in listed[1:]] == [["a", shown], ["b", shown]]
     assert a["apparent"] > 60e6 and b["apparent"] < 10e6
     assert b["unique"] < 100e3  # cudart is shared with a: b costs only its own records
     assert a["unique"] > 60e6  # nvrtc is a's alone

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..errors import UsageError
-from ..units import human_size
+from ..units import human_size, version_text
 from .render import emit, is_quiet, table, warn
 
 WITH_HELP = ("comma-separated components: cudart, nvrtc, cublas, cufft, curand, cusolver, "
@@ -49,13 +49,13 @@ def _manifest(args: argparse.Namespace):
 
 
 def _install_text(results) -> str:
-    rows = [[r["name"], r["status"], str(r.get("release") or ""), str(r.get("files", "")),
-             r["root"]] for r in results]
+    rows = [[r["name"], r["status"], version_text(r.get("version"), r.get("release")),
+             str(r.get("files", "")), r["root"]] for r in results]
     unchanged = sum(1 for r in results if r["status"] == "unchanged")
     tail = ""
     if results and unchanged == len(results):
         tail = "\nnothing to do: every slot is installed as declared"
-    return table(rows, ["slot", "status", "cuda", "files", "root"]) + tail
+    return table(rows, ["SLOT", "STATUS", "CUDA", "FILES", "ROOT"]) + tail
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -163,10 +163,10 @@ def cmd_slot_list(args: argparse.Namespace) -> int:
         root, s = sizes.get(n, (None, {}))
         data.append({"name": n, "installed": root is not None, "root": root, **s})
     emit(data, args.json, lambda d: table(
-        [[r["name"], str(r.get("release") or "-"),
+        [[r["name"], version_text(r.get("version"), r.get("release")),
           human_size(r["apparent"]) if r["installed"] else "-",
           human_size(r["unique"]) if r["installed"] else "-", r["root"] or "not installed"]
-         for r in d], ["slot", "cuda", "apparent", "unique", "root"]))
+         for r in d], ["SLOT", "CUDA", "APPARENT", "UNIQUE", "ROOT"]))
     return 0
 
 

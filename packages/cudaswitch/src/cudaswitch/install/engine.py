@@ -41,6 +41,7 @@ from ..slots import (
     venvs_dir,
 )
 from ..toolkits.search import data_home
+from ..units import human_duration, version_text
 from ..versions import SpecError, VersionSpec
 from . import fetch as fetching
 from .lockfile import (
@@ -55,6 +56,7 @@ from .needed import check_slot
 from .pip import IndexOptions, PipError, install_pinned, pip_argv
 from .progress import Reporter
 from .resolve import Wheel, normalize, resolve_packages, resolve_slot, resolve_venv
+from .sizes import installed_version
 from .store import Store
 
 CACHE_ENV = "CUDASWITCH_CACHE"
@@ -468,8 +470,8 @@ def install_slot(slot: Slot, opts: InstallOptions, wheels: Sequence[Wheel] | Non
                     venv, slot, venv_lock.wheels if venv_lock else None)):
             rep.line(f"{slot.name}: up to date at {root}")
             return {"name": slot.name, "root": root, "status": "unchanged",
-                    "release": record.release, "files": len(record.files),
-                    "venv": record.venv}
+                    "release": record.release, "version": installed_version(root),
+                    "files": len(record.files), "venv": record.venv}
         if wheels is None:
             rep.line(f"{slot.name}: resolving CUDA {slot.release} "
                      f"[{', '.join(slot.components)}] with pip")
@@ -483,10 +485,12 @@ def install_slot(slot: Slot, opts: InstallOptions, wheels: Sequence[Wheel] | Non
         if opts.prefix:
             _register_prefix(home, slot.name, root)
         links = sum(1 for f in files.values() if f["how"] == "link")
-        rep.line(f"{slot.name}: {status} CUDA {slot.release} at {root} ({len(wheels)} wheels, "
-                 f"{len(files)} files, {links} hard-linked) in {time.monotonic() - started:.1f}s")
+        version = installed_version(root)
+        rep.line(f"{slot.name}: {status} CUDA {version_text(version, slot.release)} at {root} "
+                 f"({len(wheels)} wheels, {len(files)} files, {links} hard-linked) in "
+                 f"{human_duration(time.monotonic() - started)}")
         return {"name": slot.name, "root": root, "status": status, "release": slot.release,
-                "wheels": [w.as_dict() for w in wheels], "files": len(files),
+                "version": version, "wheels": [w.as_dict() for w in wheels], "files": len(files),
                 "linked": links, "conflicts": conflicts,
                 "venv": venv_result["venv"] if venv_result else None}
 

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 
 from ..slots import installed_slots, read_record
+from ..toolkits.layout import probe_toolkit
 from ..toolkits.search import data_home
 
 
@@ -32,9 +33,19 @@ def inode_table(root: str) -> dict[tuple[int, int], tuple[int, int, int]]:
     return table
 
 
+def installed_version(root: str) -> str | None:
+    """The runtime version of the toolkit at ``root`` as discovery reads it (``12.4.127``);
+    None for a slot that is no working toolkit. Read, not taken from the record, so that a
+    listing names the slot as ``list`` and ``which`` name the same folder."""
+    tk = probe_toolkit(root, "managed", "managed")
+    return str(tk.version) if tk is not None and tk.version is not None else None
+
+
 def slot_sizes(env: Mapping[str, str] | None = None) -> dict[str, dict]:
-    """Per installed slot, keyed by its root: ``name``, ``release``, ``apparent``, ``unique``,
-    ``shared``, ``files`` and ``venv`` (apparent bytes of its Python environment), in bytes.
+    """Per installed slot, keyed by its root: ``name``, ``release`` (what it was installed
+    as), ``version`` (its runtime's, see :func:`installed_version`), in bytes
+    ``apparent``, ``unique``, ``shared`` and ``venv`` (its Python environment), and
+    ``files``, the number of files.
 
     A file is unique to a slot when nothing but the slot itself and the store's one copy link
     to it; a file that was copied (no link possible) is unique as well.
@@ -55,7 +66,8 @@ def slot_sizes(env: Mapping[str, str] | None = None) -> dict[str, dict]:
         venv = rec.get("venv")
         venv_bytes = sum(st.st_size for st in _walk_files(venv)) \
             if isinstance(venv, str) and os.path.isdir(venv) else 0
-        out[root] = {"name": name, "release": rec.get("release"), "apparent": apparent,
+        out[root] = {"name": name, "release": rec.get("release"),
+                     "version": installed_version(root), "apparent": apparent,
                      "unique": unique, "shared": apparent - unique, "files": files,
                      "venv": venv_bytes}
     return out
