@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from ..units import human_size
+from ..units import human_duration, human_size
 
 
 def _amount(n: int, unit: str) -> str:
@@ -63,8 +63,8 @@ class Reporter:
             if self.mode == "plain":
                 took = max(time.monotonic() - self._started, 1e-6)
                 rate = f"{human_size(total / took)}/s" if unit == "bytes" else "done"
-                print(f"cudaswitch: {label}: {_amount(total, unit)} in {took:.1f} s ({rate})",
-                      file=self.stream, flush=True)
+                print(f"cudaswitch: {label}: {_amount(total, unit)} in {human_duration(took)} "
+                      f"({rate})", file=self.stream, flush=True)
             self._close()
 
     def _new_bar(self, label: str, total: int, unit: str) -> Any:
