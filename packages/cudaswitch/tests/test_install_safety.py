@@ -299,6 +299,48 @@ def _tampered_wheelhouse(src: Path, dest: Path, how: str) -> Path:
     return dest
 
 
+def _small_wheel(path: Path, how: str) -> Path:
+    """A one-module wheel with a RECORD that matches, then altered as ``how`` says."""
+    import base64
+
+    def digest(data: bytes) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+    dist = "tiny-1.0.dist-info"
+    files = {"tiny.py": b"x = 1\n", f"{dist}/METADATA": b"Name: tiny\nVersion: 1.0\n"}
+    record = [f"{n},sha256={digest(d)},{len(d)}" for n, d in files.items()] + [f"{dist}/RECORD,,"]
+    if how == "md5":
+        record[0] = "tiny.py,md5=abc,6"
+    if how == "bad line":
+        record.append("only,two")
+    with zipfile.ZipFile(path, "w") as z:
+        for n, d in files.items():
+            z.writestr(n, b"x = 2\n" if how == "edit" and n == "tiny.py" else d)
+        if how == "add":
+            z.writestr("tiny_extra.py", b"import os\n")
+        z.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
+        if how == "two records":
+            z.writestr("other-1.0.dist-info/RECORD", "")
+    if how == "not a zip":
+        path.write_bytes(b"PK\x03\x04 cut short")
+    return path
+
+
+@pytest.mark.parametrize("how,says", [
+    ("edit", "does not match the sha256"), ("add", "tiny_extra.py is not listed"),
+    ("md5", "RECORD uses 'md5'"), ("bad line", "bad RECORD line"),
+    ("two records", "exactly one .dist-info/RECORD"), ("not a zip", "not a readable wheel")])
+def test_a_wheel_is_checked_against_its_own_record(tmp_path, how, says):
+    """The check a slot environment's wheels go through before pip sees them."""
+    from cudaswitch.install.store import IntegrityError, check_wheel_record
+
+    check_wheel_record(str(_small_wheel(tmp_path / "good.whl", "none")))
+    bad = _small_wheel(tmp_path / "tiny-1.0-py3-none-any.whl", how)
+    with pytest.raises(IntegrityError) as e:
+        check_wheel_record(str(bad))
+    assert says in str(e.value) and str(bad) in str(e.value)
+
+
 @pytest.mark.parametrize("how", ["edit", "add"])
 def test_a_tampered_wheel_in_a_wheelhouse_is_refused_and_leaves_nothing(
         tmp_path, slot_wheelhouse, how):

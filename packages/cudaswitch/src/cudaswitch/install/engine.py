@@ -57,7 +57,7 @@ from .pip import IndexOptions, PipError, install_pinned, pip_argv
 from .progress import Reporter
 from .resolve import Wheel, normalize, resolve_packages, resolve_slot, resolve_venv
 from .sizes import installed_version
-from .store import Store
+from .store import Store, check_wheel_record
 
 CACHE_ENV = "CUDASWITCH_CACHE"
 VENV_MARK = ".cudaswitch-venv.json"
@@ -337,7 +337,7 @@ def venv_plan(slot: Slot, opts: InstallOptions,
     os.makedirs(opts.cache, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="venv-", dir=opts.cache) as folder:
         for w, path in zip(wheels, paths, strict=True):
-            fetching.check_record(path)
+            check_wheel_record(path)
             fetching.copy_to(path, w, folder)
         plan = VenvPlan(py, ver, tuple(wheels), folder)
         if locked is not None:

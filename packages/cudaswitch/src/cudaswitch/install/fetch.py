@@ -11,13 +11,11 @@ import stat
 import tempfile
 import urllib.parse
 import urllib.request
-import zipfile
 from collections.abc import Callable, Iterator
 
 from .. import fsguard
 from ..errors import CudaswitchError
 from .resolve import Wheel
-from .store import _RECORD_SKIP, IntegrityError, _check_member, _record_hashes
 
 CHUNK = 1 << 20
 
@@ -146,26 +144,6 @@ def _download_locked(wheel: Wheel, dest: str, tick: Callable[[int, int], None]) 
     os.replace(part, dest)
     fsguard.atomic_write(_verified_marker(dest), wheel.sha256)
     return dest
-
-
-def check_record(path: str) -> None:
-    """Every member of the wheel against the wheel's own ``RECORD``, as the store checks
-    NVIDIA's wheels on unpack: pip installs a wheel without looking at it."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            record = _record_hashes(zf, path)
-            for info in zf.infolist():
-                if info.is_dir() or info.filename.endswith(_RECORD_SKIP):
-                    continue
-                h = hashlib.sha256()
-                size = 0
-                with zf.open(info) as src:
-                    while chunk := src.read(CHUNK):
-                        h.update(chunk)
-                        size += len(chunk)
-                _check_member(path, info.filename, h.hexdigest(), size, record)
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise IntegrityError(f"{path}: not a readable wheel: {e}") from e
 
 
 def _kept_already(dest: str, wheel: Wheel) -> bool:

@@ -125,6 +125,27 @@ def _check_member(wheel_path: str, name: str, sha: str, size: int,
                              "RECORD; the wheel was altered after it was built")
 
 
+def check_wheel_record(path: str) -> None:
+    """Every member of the wheel at ``path`` against the wheel's own ``RECORD``, as
+    :meth:`Store.members` checks NVIDIA's wheels on unpack, without unpacking: for the wheels
+    of a slot's environment, which pip installs without looking at them."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            record = _record_hashes(zf, path)
+            for info in zf.infolist():
+                if info.is_dir() or info.filename.endswith(_RECORD_SKIP):
+                    continue
+                h = hashlib.sha256()
+                size = 0
+                with zf.open(info) as src:
+                    while chunk := src.read(CHUNK):
+                        h.update(chunk)
+                        size += len(chunk)
+                _check_member(path, info.filename, h.hexdigest(), size, record)
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise IntegrityError(f"{path}: not a readable wheel: {e}") from e
+
+
 def _regular(path: str) -> bool:
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
