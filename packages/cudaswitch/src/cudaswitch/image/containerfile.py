@@ -163,6 +163,9 @@ def _install_cudaswitch(r: Recipe) -> list[str]:
         "# ENTRYPOINT script it writes starts Python with -I -S, faster than a console script;",
         f"# {PROBE} loads libcudart as an app would and reports what got mapped. Compiled",
         "# here, once: the image's user cannot write .pyc files there, and no later step should.",
+        "# Checked by the source's hash, not its time: --timestamp gives every file of a layer",
+        "# the image's time, which would make time-stamped .pyc stale in every later step and",
+        "# at every start.",
         _run([f"{py} -m venv {VENV}",
               f"{VENV}/bin/python -m pip install --no-index --no-cache-dir "
               f"{shlex.quote('cudaswitch @ ' + url)}",
@@ -170,7 +173,8 @@ def _install_cudaswitch(r: Recipe) -> list[str]:
               f"ln -s \"$({VENV}/bin/python -c 'import cudaswitch.probe as p; print(p.__file__)')\""
               f" {PROBE}",
               f"{VENV}/bin/cudaswitch launcher {ENTRYPOINT}",
-              f"{VENV}/bin/python -m compileall -q {VENV}"],
+              f"{VENV}/bin/python -m compileall -q -f --invalidation-mode checked-hash "
+              f"{VENV}"],
              ["type=bind,source=dist,target=/tmp/cudaswitch-dist"]),
     ]
 
