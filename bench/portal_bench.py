@@ -91,6 +91,44 @@ async def load(base: str, cookies: list[httpx.Cookies], paths: list[str], per_us
     return times
 
 
+def seed_history(home: str, count: int) -> tuple[int, int]:
+    """``count`` finished jobs written straight into the portal's database (as a long-lived
+    portal would have them), so the first and the last page of the list can be timed side by
+    side; (lowest id, highest id)."""
+    from cudaswitch.portal.config import default_config
+    from cudaswitch.portal.db import Database
+    from cudaswitch.portal.models import Job
+
+    db = Database(default_config({"CUDASWITCH_HOME": home}).database_url)
+    now = time.time()
+    with db.session() as s:
+        rows = [Job(kind="command", command_name="noop", slot="cuda12.4", slot_source="bench",
+                    slot_cuda="12.4.127", provider="cpu", device="cpu", options_json="{}",
+                    state="succeeded", owner="admin", created_at=now, started_at=now,
+                    finished_at=now, attempts=1, interruptions=0, exit_code=0, reason="",
+                    progress=1.0, cancel_requested=False) for _ in range(count)]
+        s.add_all(rows)
+        s.flush()
+        ids = (rows[0].id, rows[-1].id)
+    db.dispose()
+    return ids
+
+
+def one_at_a_time(base: str, cookies: httpx.Cookies, paths: list[str],
+                  rounds: int) -> dict[str, list[float]]:
+    """Each page in turn, ``rounds`` times, from one client: what a page costs by itself,
+    pages interleaved so a burst of load elsewhere on the machine hits them all alike."""
+    times: dict[str, list[float]] = {p: [] for p in paths}
+    with httpx.Client(base_url=base, cookies=cookies, timeout=60) as c:
+        for _ in range(rounds):
+            for path in paths:
+                t0 = time.perf_counter()
+                r = c.get(path)
+                times[path].append(time.perf_counter() - t0)
+                assert r.status_code == 200, (path, r.status_code)
+    return times
+
+
 def hey_run(base: str, cookie: str, path: str, requests: int, users: int) -> dict:
     """The same page under Debian's ``hey`` (a Go load generator, so the client's own cost is
     small next to the Python client above): a fixed number of requests, ``users`` at once."""
@@ -114,6 +152,11 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=8791)
     ap.add_argument("--hey-requests", type=int, default=1000,
                     help="requests per page under hey (0: skip; needs Debian's hey)")
+    ap.add_argument("--history", type=int, default=0,
+                    help="finished jobs to seed before the run; adds the first, the last and "
+                         "a 200-job page of the list to the hey pages")
+    ap.add_argument("--paging-rounds", type=int, default=200,
+                    help="with --history: rounds of the one-client paging comparison")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -127,6 +170,7 @@ def main() -> int:
         cli(env, "user", "add", f"user{i}", "--role", "runner", "--password-stdin",
             stdin=PASSWORD + "\n")
     token = cli(env, "token", "admin")
+    seeded = seed_history(home, args.history) if args.history else None
     base = f"http://127.0.0.1:{args.port}"
     proc = subprocess.Popen([sys.executable, "-m", "cudaswitch.cli.main", "portal", "--port",
                              str(args.port)], env=env, stdout=subprocess.DEVNULL,
@@ -159,7 +203,17 @@ def main() -> int:
         hey = {}
         if args.hey_requests and shutil.which("hey"):
             session = cookies[0].get("cs_session")
-            hey = {p: hey_run(base, session, p, args.hey_requests, args.users) for p in paths}
+            pages = list(paths)
+            if seeded:  # the newest page, the oldest page, and the largest page allowed
+                pages += [f"/jobs?before={seeded[0] + 50}", "/api/jobs",
+                          f"/api/jobs?before={seeded[0] + 50}", "/api/jobs?limit=200"]
+            hey = {p: hey_run(base, session, p, args.hey_requests, args.users) for p in pages}
+        paging = {}
+        if seeded:
+            paging = one_at_a_time(base, cookies[0], [
+                "/healthz", "/jobs", f"/jobs?before={seeded[0] + 50}", "/api/jobs",
+                f"/api/jobs?before={seeded[0] + 50}", "/api/jobs?limit=200"],
+                args.paging_rounds)
         rss = peak_rss_kib(proc.pid)
     finally:
         proc.terminate()
@@ -172,7 +226,10 @@ def main() -> int:
                          "n": len(v), "p50_vs_healthz": statistics.median(v) / base_p50}
                      for p, v in times.items() if v},
         "requests": sum(len(v) for v in times.values()), "seconds": wall,
-        "users": args.users, "peak_rss_mib": rss / 1024, "hey_ms": hey,
+        "users": args.users, "history": args.history,
+        "paging_ms": {p: {"p50": statistics.median(v) * 1e3, "p95": pct(v, 95) * 1e3,
+                          "n": len(v)} for p, v in paging.items()},
+        "peak_rss_mib": rss / 1024, "hey_ms": hey,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -188,9 +245,16 @@ def main() -> int:
     if hey:
         print(f"under hey ({args.hey_requests} requests per page, {args.users} at once, one "
               "session):")
-        print(f"{'page':<22} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}  status codes")
+        print(f"{'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}  status codes")
         for p, v in hey.items():
-            print(f"{p:<22} {v['p50']:>8.1f} {v['p95']:>8.1f} {v['rps'] or 0:>8.0f}  {v['codes']}")
+            print(f"{p:<28} {v['p50']:>8.1f} {v['p95']:>8.1f} {v['rps'] or 0:>8.0f}  {v['codes']}")
+    if paging:
+        first = result["paging_ms"]["/jobs"]["p50"]
+        print(f"paging over {args.history + args.jobs} jobs, one client, "
+              f"{args.paging_rounds} rounds:")
+        print(f"{'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'p50/first page':>15}")
+        for p, v in result["paging_ms"].items():
+            print(f"{p:<28} {v['p50']:>8.1f} {v['p95']:>8.1f} {v['p50'] / first:>15.2f}")
     print(f"portal process peak memory (VmHWM): {result['peak_rss_mib']:.0f} MiB")
     return 0
 
