@@ -282,6 +282,7 @@ def _run_stages(decoder: subprocess.Popen, encoder: subprocess.Popen, info: Vide
     # disable=None: tqdm draws only on a terminal; a pipe or a log gets no carriage returns
     bar = tqdm(total=info.frame_estimate, unit="frame", desc="swapping",
                disable=None if progress else True, leave=False)
+    finished = False
     try:
         while True:
             item = pipeline.get(queues[-1])
@@ -299,11 +300,17 @@ def _run_stages(decoder: subprocess.Popen, encoder: subprocess.Popen, info: Vide
             report.frames_with_faces += sum(count > 0 for count in faces)
             bar.update(len(faces))
         encoder.stdin.close()
+        finished = True
     finally:
         bar.close()
         pipeline.stop.set()
+        if not finished:
+            # Interrupted or failed: end the decoder so a read blocked on its pipe returns, then
+            # wait for each stage to finish the frame in hand. A stage left inside ONNX Runtime
+            # while the interpreter shuts down can hang the exit in the runtime's destructors.
+            decoder.kill()
         for thread in pipeline.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=None if not finished else 5)
     report.seconds = time.perf_counter() - started
     for times in (decode_times, *stage_times):
         report.times.merge(times)
