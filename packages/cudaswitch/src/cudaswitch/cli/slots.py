@@ -20,7 +20,7 @@ def _components(text: str | None) -> list[str]:
 
 def _options(args: argparse.Namespace, prefix: str | None = None, source: bool = True):
     """Install options; ``source=False`` when --wheelhouse is where wheels go, not come from."""
-    from ..install.engine import InstallOptions
+    from ..install.options import InstallOptions
     from ..install.progress import Reporter
 
     wheelhouse = getattr(args, "wheelhouse", None) if source else None

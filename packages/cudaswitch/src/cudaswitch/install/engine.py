@@ -18,17 +18,14 @@ import errno
 import fcntl
 import os
 import re
-import shutil
 import stat
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from .. import fsguard
 from ..errors import CudaswitchError, NoMatchError, UsageError
-from ..slotrecord import RecordError, SlotRecord, load_record, read_json_file
+from ..slotrecord import SlotRecord, load_record
 from ..slots import (
     PREFIXES_NAME,
     RECORD_NAME,
@@ -44,23 +41,24 @@ from ..toolkits.search import data_home
 from ..units import human_duration, version_text
 from ..versions import SpecError, VersionSpec
 from . import fetch as fetching
-from .lockfile import (
-    LockDrift,
-    LockedSlot,
-    LockedVenv,
-    missing_packages,
-    read_locked,
-    write_lock,
-)
+from .lockfile import LockedSlot, LockedVenv, read_locked, write_lock
 from .needed import check_slot
-from .pip import IndexOptions, PipError, install_pinned, pip_argv
-from .progress import Reporter
-from .resolve import Wheel, normalize, resolve_packages, resolve_slot, resolve_venv
+from .options import InstallOptions, home_guard
+from .pip import pip_argv
+from .resolve import Wheel, normalize, resolve_slot, resolve_venv
 from .sizes import installed_version
-from .store import Store, check_wheel_record
+from .store import Store
+from .venv import (
+    VENV_MARK,
+    VenvPlan,
+    build_venv,
+    interpreter,
+    locked_venv,
+    python_version,
+    venv_ok,
+    venv_plan,
+)
 
-CACHE_ENV = "CUDASWITCH_CACHE"
-VENV_MARK = ".cudaswitch-venv.json"
 FORMAT = 1
 
 # version.json keys NVIDIA uses for the components we can name; others are derived.
@@ -77,39 +75,6 @@ _SONAME_RE = re.compile(r"^(lib[A-Za-z0-9_+-]+\.so)\.\d+(\.\d+)*$")
 
 class InUseError(CudaswitchError):
     """The slot is the target of the global link; ``--force`` removes it anyway."""
-
-
-@dataclass
-class InstallOptions:
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    wheelhouse: str | None = None
-    index_url: str | None = None
-    prefix: str | None = None
-    reporter: Reporter = field(default_factory=lambda: Reporter(mode="quiet"))
-
-    @property
-    def home(self) -> str:
-        return data_home(self.env)
-
-    @property
-    def cache(self) -> str:
-        return self.env.get(CACHE_ENV) or os.path.join(self.home, "cache")
-
-    @property
-    def index(self) -> IndexOptions:
-        wh = os.path.abspath(self.wheelhouse) if self.wheelhouse else None
-        return IndexOptions(wheelhouse=wh, index_url=self.index_url)
-
-
-def home_guard(home: str) -> fsguard.Root:
-    """The data home as the root of every removal; a home that is a file is bad input."""
-    try:
-        return fsguard.home_root(home)
-    except (FileExistsError, NotADirectoryError) as e:
-        raise UsageError(f"CUDASWITCH_HOME={home}: not a folder (a file is in the way); "
-                         "point it at a folder") from e
-    except fsguard.RefusedError as e:
-        raise UsageError(f"CUDASWITCH_HOME={home}: {e}") from e
 
 
 def check_home(home: str) -> None:
@@ -233,162 +198,6 @@ def _swap_in(partial: str, root: str, home: fsguard.Root) -> str:
     return "updated"
 
 
-def _venv_request(slot: Slot, wheels: Sequence[Wheel] | None = None) -> dict:
-    want: dict = {"python": slot.python, "packages": list(slot.packages)}
-    if wheels is not None:
-        want["wheels"] = sorted(w.sha256 for w in wheels)
-    return want
-
-
-def _venv_ok(venv: str, slot: Slot, wheels: Sequence[Wheel] | None = None) -> bool:
-    """The venv holds what is asked: the request, and exactly ``wheels`` when locked."""
-    try:
-        have = read_json_file(os.path.join(venv, VENV_MARK), "environment record")
-    except (RecordError, OSError):
-        return False
-    return isinstance(have, Mapping) and all(
-        have.get(k) == v for k, v in _venv_request(slot, wheels).items())
-
-
-def _interpreter(python: str, env: Mapping[str, str]) -> str:
-    exe = python if "/" in python else shutil.which(python, path=env.get("PATH"))
-    if not exe or not os.access(exe, os.X_OK):
-        raise UsageError(f"the slot's interpreter {python!r} is not on this machine")
-    return exe
-
-
-def python_version(exe: str) -> str:
-    """``X.Y`` of an interpreter: what the slot's packages are resolved and locked for."""
-    proc = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                          capture_output=True, text=True)
-    ver = proc.stdout.strip()
-    if proc.returncode != 0 or not re.fullmatch(r"[0-9]{1,3}\.[0-9]{1,3}", ver):
-        raise UsageError(f"the slot's interpreter {exe} did not say its version "
-                         f"(exit {proc.returncode}): {proc.stderr.strip()[-200:]}")
-    return ver
-
-
-def _locked_venv(slot: Slot, entry: LockedSlot | None) -> LockedVenv | None:
-    """The slot's locked environment; a slot with packages and none locked is drift."""
-    if not slot.packages:
-        return None
-    if entry is None or entry.venv is None:
-        raise LockDrift(f"slot {slot.name}: its Python packages ({', '.join(slot.packages)}) "
-                        "are not in the lock; run cudaswitch lock to update it")
-    return entry.venv
-
-
-@dataclass(frozen=True)
-class VenvPlan:
-    """What the slot's environment will hold: verified wheels, staged in one folder."""
-
-    python: str
-    version: str
-    wheels: tuple[Wheel, ...]
-    folder: str
-
-
-_NEED_RE = re.compile(r"satisfies the requirement (\S+)(?: \(from ([^)]+)\))?")
-
-
-def _check_complete(slot: Slot, plan: VenvPlan, opts: InstallOptions) -> None:
-    """The locked wheels alone satisfy the slot's packages, and pip picks exactly them: a
-    lock that lost a dependency (or holds a stray wheel) installs nothing."""
-    try:
-        got = resolve_packages(list(slot.packages), plan.version,
-                               IndexOptions(wheelhouse=plan.folder), opts.env,
-                               f"checking the locked environment of slot {slot.name}")
-    except PipError as e:
-        m = _NEED_RE.search(str(e))
-        need = (f"{m.group(1)}" + (f" (needed by {m.group(2)})" if m.group(2) else "")
-                if m else str(e))
-        raise LockDrift(f"slot {slot.name}: the locked environment is incomplete: {need} is "
-                        "not in the lock; run cudaswitch lock to update it") from e
-    want = {(normalize(w.name), w.version, w.sha256) for w in plan.wheels}
-    have = {(w.name, w.version, w.sha256) for w in got}
-    if want != have:
-        extra = sorted(f"{n} {v}" for n, v, _ in want - have)
-        raise LockDrift(f"slot {slot.name}: the lock holds wheels its packages do not need "
-                        f"({', '.join(extra)}); run cudaswitch lock to update it")
-
-
-@contextlib.contextmanager
-def venv_plan(slot: Slot, opts: InstallOptions,
-              locked: LockedVenv | None = None) -> Iterator[VenvPlan]:
-    """Resolve (or take from the lock), fetch, and check every wheel of the slot's
-    environment before anything is built: each file against its sha256 and its own RECORD."""
-    py = _interpreter(slot.python or "python3", opts.env)
-    ver = python_version(py)
-    if locked is not None:
-        if locked.python != ver:
-            raise LockDrift(f"slot {slot.name}: the lock's environment is for Python "
-                            f"{locked.python}, the slot's interpreter {py} is {ver}; run "
-                            "cudaswitch lock to update it")
-        missing = missing_packages(slot.packages, locked)
-        if missing:
-            raise LockDrift(f"slot {slot.name}: package {', '.join(missing)} is not in the "
-                            "lock's environment; run cudaswitch lock to update it")
-        wheels = list(locked.wheels)
-    else:
-        opts.reporter.line(f"{slot.name}: resolving {', '.join(slot.packages)} for "
-                           f"Python {ver}")
-        wheels = resolve_venv(slot, ver, opts.index, opts.env)
-    paths = _fetch_all(wheels, opts)
-    os.makedirs(opts.cache, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="venv-", dir=opts.cache) as folder:
-        for w, path in zip(wheels, paths, strict=True):
-            check_wheel_record(path)
-            fetching.copy_to(path, w, folder)
-        plan = VenvPlan(py, ver, tuple(wheels), folder)
-        if locked is not None:
-            _check_complete(slot, plan, opts)
-        yield plan
-
-
-def build_venv(slot: Slot, venv: str, opts: InstallOptions, plan: VenvPlan) -> dict:
-    """The slot's own environment: made with its interpreter, then exactly the plan's wheels
-    (pip with ``--require-hashes --no-deps``, from the checked folder only)."""
-    want = _venv_request(slot, plan.wheels)
-    if _venv_ok(venv, slot, plan.wheels):
-        return {"venv": venv, "status": "unchanged"}
-    rep = opts.reporter
-    py = plan.python
-    home = home_guard(opts.home)
-    fsguard.remove(venv, home)
-    fsguard.ensure_dir(os.path.dirname(venv), home)
-    rep.line(f"{slot.name}: creating a Python environment with {py}")
-    proc = subprocess.run([py, "-m", "venv", venv], capture_output=True, text=True)
-    uv = shutil.which("uv", path=opts.env.get("PATH"))
-    if proc.returncode != 0:
-        if not uv:
-            raise PipError(f"{py} -m venv failed: {proc.stderr.strip()[-400:]}")
-        fsguard.remove(venv, home)
-        subprocess.run([uv, "venv", "--quiet", "--python", py, venv], check=True)
-    vpy = os.path.join(venv, "bin", "python")
-    rep.line(f"{slot.name}: installing {len(plan.wheels)} wheels for {', '.join(slot.packages)}")
-    has_pip = subprocess.run([vpy, "-c", "import pip"], capture_output=True).returncode == 0
-    what = f"installing {', '.join(slot.packages)} into {venv}"
-    if has_pip:
-        install_pinned([vpy, "-m", "pip"], plan.wheels, plan.folder, opts.env, what,
-                       ["--disable-pip-version-check"])
-    elif uv:
-        install_pinned([uv, "pip"], plan.wheels, plan.folder, opts.env, what,
-                       ["--python", vpy])
-    else:
-        raise PipError(f"the environment at {venv} has no pip and uv is not installed")
-    fsguard.atomic_write_json(os.path.join(venv, VENV_MARK), want)
-    return {"venv": venv, "status": "installed"}
-
-
-def _fetch_all(wheels: Sequence[Wheel], opts: InstallOptions) -> list[str]:
-    rep = opts.reporter
-    paths = []
-    for w in wheels:
-        paths.append(fetching.fetch(w, opts.cache, opts.index.wheelhouse,
-                                    lambda label, d, t: rep.bar(f"get {label}", d, t)))
-    return paths
-
-
 def _register_prefix(home: str, name: str, root: str | None) -> None:
     guard = home_guard(home)
     data = read_prefixes({"CUDASWITCH_HOME": home})
@@ -466,7 +275,7 @@ def install_slot(slot: Slot, opts: InstallOptions, wheels: Sequence[Wheel] | Non
             w.sha256 for w in record.wheels) == sorted(w.sha256 for w in wheels))
         if record and record.request == slot.request() and same_wheels \
                 and _intact(root, record) \
-                and (not slot.packages or _venv_ok(
+                and (not slot.packages or venv_ok(
                     venv, slot, venv_lock.wheels if venv_lock else None)):
             rep.line(f"{slot.name}: up to date at {root}")
             return {"name": slot.name, "root": root, "status": "unchanged",
@@ -476,7 +285,7 @@ def install_slot(slot: Slot, opts: InstallOptions, wheels: Sequence[Wheel] | Non
             rep.line(f"{slot.name}: resolving CUDA {slot.release} "
                      f"[{', '.join(slot.components)}] with pip")
             wheels = resolve_slot(slot, opts.index, opts.cache, opts.env)
-        paths = _fetch_all(wheels, opts)
+        paths = fetching.fetch_all(wheels, opts.cache, opts.index.wheelhouse, opts.reporter)
         with contextlib.ExitStack() as stack:
             plan = stack.enter_context(venv_plan(slot, opts, venv_lock)) \
                 if slot.packages else None
@@ -584,7 +393,7 @@ def sync(manifest: Manifest, opts: InstallOptions, locked: bool = False,
     for slot in chosen:  # every drift is found before anything is installed
         if locked and slot.name not in entries:
             raise UsageError(f"slot {slot.name} is not in the lock file; run cudaswitch lock")
-        venvs[slot.name] = _locked_venv(slot, entries.get(slot.name)) if locked else None
+        venvs[slot.name] = locked_venv(slot, entries.get(slot.name)) if locked else None
     out = []
     for slot in chosen:
         entry = entries.get(slot.name)
@@ -602,7 +411,7 @@ def lock(manifest: Manifest, opts: InstallOptions
         opts.reporter.line(f"{slot.name}: resolving CUDA {slot.release} with pip")
         resolved[slot.name] = resolve_slot(slot, opts.index, opts.cache, opts.env)
         if slot.packages:
-            ver = python_version(_interpreter(slot.python or "python3", opts.env))
+            ver = python_version(interpreter(slot.python or "python3", opts.env))
             opts.reporter.line(f"{slot.name}: resolving {', '.join(slot.packages)} for "
                                f"Python {ver}")
             venvs[slot.name] = LockedVenv(ver, tuple(resolve_venv(slot, ver, opts.index,
@@ -621,14 +430,15 @@ def download(slots: Sequence[Slot], wheelhouse: str, opts: InstallOptions,
             resolve_slot(slot, opts.index, opts.cache, opts.env)
         venv: list[Wheel] = []
         if slot.packages:
-            held = _locked_venv(slot, entry) if locked else None
+            held = locked_venv(slot, entry) if locked else None
             if held is not None:
                 venv = list(held.wheels)
             else:
-                ver = python_version(_interpreter(slot.python or "python3", opts.env))
+                ver = python_version(interpreter(slot.python or "python3", opts.env))
                 venv = resolve_venv(slot, ver, opts.index, opts.env)
         every = [*wheels, *venv]
-        for w, path in zip(every, _fetch_all(every, opts), strict=True):
+        paths = fetching.fetch_all(every, opts.cache, opts.index.wheelhouse, opts.reporter)
+        for w, path in zip(every, paths, strict=True):
             fetching.copy_to(path, w, wheelhouse)
         out.append({"name": slot.name, "wheels": [w.as_dict() for w in wheels],
                     "packages": list(slot.packages), "venv": [w.as_dict() for w in venv]})

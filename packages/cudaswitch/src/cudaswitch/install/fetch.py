@@ -11,10 +11,11 @@ import stat
 import tempfile
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from .. import fsguard
 from ..errors import CudaswitchError
+from .progress import Reporter
 from .resolve import Wheel
 
 CHUNK = 1 << 20
@@ -94,6 +95,13 @@ def fetch(wheel: Wheel, cache: str, wheelhouse: str | None = None,
     if local or wheelhouse:
         raise FetchError(f"{wheel.filename} is not in {wheelhouse or local}")
     return _download(wheel, cache, tick)
+
+
+def fetch_all(wheels: Sequence[Wheel], cache: str, wheelhouse: str | None,
+              reporter: Reporter) -> list[str]:
+    """A local, verified file for each wheel, in order, each download with its progress."""
+    return [fetch(w, cache, wheelhouse, lambda label, d, t: reporter.bar(f"get {label}", d, t))
+            for w in wheels]
 
 
 @contextlib.contextmanager
