@@ -264,3 +264,40 @@ def test_a_same_named_cuda_wheel_in_the_target_wheelhouse_is_kept(project, tmp_p
     assert proc.returncode == EXIT_USAGE, proc.stderr
     assert runtime.name in proc.stderr
     assert (theirs / runtime.name).read_bytes() == b"the user's own file"
+
+
+DRY = ("install", "12.4", "--with", "cudart", "--name", "s", "--python", "python3",
+       "--dry-run")
+
+
+def test_install_dry_run_lists_the_environment_lock_would_pin_and_writes_nothing(project,
+                                                                                tmp_path):
+    wh, _man, env = project
+    home = tmp_path / "home"
+    data = json.loads(slot_cli(*DRY, "--package", "alpha==1.0", "--wheelhouse", str(wh),
+                               "--json", env=env).stdout)
+    text = slot_cli(*DRY, "--package", "alpha==1.0", "--wheelhouse", str(wh), env=env).stdout
+    assert not (home / "toolkits").exists() and not (home / "venvs").exists()
+    assert not (tmp_path / "cudaswitch.lock").exists()
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    locked = json.loads((tmp_path / "cudaswitch.lock").read_text())["slots"]["s"]
+    assert data["venv"] == locked["venv"]  # same wheels, versions and hashes, same X.Y
+    assert data["wheels"] == locked["wheels"]
+    lines = text.splitlines()
+    at = lines.index(f"and in its Python environment (Python {locked['venv']['python']}):")
+    assert sorted(lines[at + 1:]) == ["  alpha==1.0  alpha-1.0-py3-none-any.whl",
+                                      "  beta==2.0  beta-2.0-py3-none-any.whl"]
+    bare = json.loads(slot_cli(*DRY, "--wheelhouse", str(wh), "--json", env=env).stdout)
+    assert bare["venv"] is None and "Python environment" not in slot_cli(
+        *DRY, "--wheelhouse", str(wh), env=env).stdout
+
+
+def test_install_dry_run_of_a_package_nobody_has_names_it_and_writes_nothing(project,
+                                                                            tmp_path):
+    wh, _man, env = project
+    proc = slot_cli(*DRY, "--package", "gamma==9.9", "--wheelhouse", str(wh), env=env,
+                    check=False)
+    no_traceback(proc)
+    assert proc.returncode == EXIT_FAILED and "gamma" in proc.stderr, proc.stderr
+    assert not (tmp_path / "home" / "toolkits").exists()
+    assert not (tmp_path / "home" / "venvs").exists()

@@ -58,9 +58,22 @@ def _install_text(results) -> str:
     return table(rows, ["SLOT", "STATUS", "CUDA", "FILES", "ROOT"]) + tail
 
 
+def _dry_run_text(d: dict) -> str:
+    def rows(wheels: list[dict]) -> list[str]:
+        return [f"  {w['name']}=={w['version']}  {w['filename']}" for w in wheels]
+
+    slot = d["slot"]
+    out = [f"would install slot {slot['name']} (CUDA {slot['release']}):", *rows(d["wheels"])]
+    if d["venv"]:
+        out += [f"and in its Python environment (Python {d['venv']['python']}):",
+                *rows(d["venv"]["wheels"])]
+    return "\n".join(out)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     from ..install.engine import default_slot_for, install_slot
     from ..install.resolve import index_for, release_pins, requirements, resolve_slot
+    from ..install.venv import resolve_environment
 
     env = dict(os.environ)
     slot = default_slot_for(args.version, _components(args.with_), args.name,
@@ -69,13 +82,13 @@ def cmd_install(args: argparse.Namespace) -> int:
     if args.dry_run:
         pins = release_pins(slot.release, opts.index, opts.cache, env)
         wheels = resolve_slot(slot, opts.index, opts.cache, env)
+        venv = resolve_environment(slot, opts)
         data = {"slot": slot.request(), "requirements": requirements(slot, pins),
                 "constraints": list(pins.pins),
                 "extra_index_urls": list(index_for(slot, opts.index).extra_index_urls),
-                "wheels": [w.as_dict() for w in wheels]}
-        emit(data, args.json, lambda d: "\n".join(
-            [f"would install slot {slot.name} (CUDA {slot.release}):"]
-            + [f"  {w['name']}=={w['version']}  {w['filename']}" for w in d["wheels"]]))
+                "wheels": [w.as_dict() for w in wheels],
+                "venv": venv.as_dict() if venv is not None else None}
+        emit(data, args.json, _dry_run_text)
         return 0
     result = install_slot(slot, opts)
     emit(result, args.json, lambda r: _install_text([r]))
@@ -188,7 +201,9 @@ def register(sub) -> None:
     p.add_argument("--python", metavar="PY", help="interpreter for the slot's environment")
     p.add_argument("--package", action="append", metavar="REQ",
                    help="a Python package for the slot's environment (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="resolve and list the wheels only")
+    p.add_argument("--dry-run", action="store_true",
+                   help="resolve and list the wheels, those of the slot's Python environment "
+                   "too (what lock would pin); install nothing")
     p.add_argument("--json", action="store_true")
     _index_flags(p)
     p.set_defaults(func=cmd_install)

@@ -45,16 +45,15 @@ from .lockfile import LockedSlot, LockedVenv, read_locked, write_lock
 from .needed import check_slot
 from .options import InstallOptions, home_guard
 from .pip import pip_argv
-from .resolve import Wheel, normalize, resolve_slot, resolve_venv
+from .resolve import Wheel, normalize, resolve_slot
 from .sizes import installed_version
 from .store import Store
 from .venv import (
     VENV_MARK,
     VenvPlan,
     build_venv,
-    interpreter,
     locked_venv,
-    python_version,
+    resolve_environment,
     venv_ok,
     venv_plan,
 )
@@ -410,12 +409,9 @@ def lock(manifest: Manifest, opts: InstallOptions
     for slot in manifest.slots:
         opts.reporter.line(f"{slot.name}: resolving CUDA {slot.release} with pip")
         resolved[slot.name] = resolve_slot(slot, opts.index, opts.cache, opts.env)
-        if slot.packages:
-            ver = python_version(interpreter(slot.python or "python3", opts.env))
-            opts.reporter.line(f"{slot.name}: resolving {', '.join(slot.packages)} for "
-                               f"Python {ver}")
-            venvs[slot.name] = LockedVenv(ver, tuple(resolve_venv(slot, ver, opts.index,
-                                                                  opts.env)))
+        held = resolve_environment(slot, opts)
+        if held is not None:
+            venvs[slot.name] = held
     return write_lock(manifest, resolved, venvs), resolved, venvs
 
 
@@ -428,14 +424,8 @@ def download(slots: Sequence[Slot], wheelhouse: str, opts: InstallOptions,
         entry = locked.get(slot.name) if locked else None
         wheels = list(entry.wheels) if entry else \
             resolve_slot(slot, opts.index, opts.cache, opts.env)
-        venv: list[Wheel] = []
-        if slot.packages:
-            held = locked_venv(slot, entry) if locked else None
-            if held is not None:
-                venv = list(held.wheels)
-            else:
-                ver = python_version(interpreter(slot.python or "python3", opts.env))
-                venv = resolve_venv(slot, ver, opts.index, opts.env)
+        held = locked_venv(slot, entry) if locked else resolve_environment(slot, opts)
+        venv = list(held.wheels) if held is not None else []
         every = [*wheels, *venv]
         paths = fetching.fetch_all(every, opts.cache, opts.index.wheelhouse, opts.reporter)
         for w, path in zip(every, paths, strict=True):

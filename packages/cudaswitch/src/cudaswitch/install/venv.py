@@ -68,6 +68,17 @@ def python_version(exe: str) -> str:
     return ver
 
 
+def resolve_environment(slot: Slot, opts: InstallOptions) -> LockedVenv | None:
+    """What ``lock`` pins for the slot's environment: every wheel pip chooses for its
+    interpreter's ``X.Y``; None for a slot without packages. Nothing is fetched or built, so
+    ``install --dry-run`` shows the same list."""
+    if not slot.packages:
+        return None
+    ver = python_version(interpreter(slot.python or "python3", opts.env))
+    opts.reporter.line(f"{slot.name}: resolving {', '.join(slot.packages)} for Python {ver}")
+    return LockedVenv(ver, tuple(resolve_venv(slot, ver, opts.index, opts.env)))
+
+
 def locked_venv(slot: Slot, entry: LockedSlot | None) -> LockedVenv | None:
     """The slot's locked environment; a slot with packages and none locked is drift."""
     if not slot.packages:
