@@ -86,8 +86,11 @@ def dry_run_report(requirements: Sequence[str], constraints: Sequence[str],
                    what: str = "pip resolve", python_version: str | None = None) -> dict:
     """``pip install --dry-run --report``: what pip would install, with URLs and hashes
     (for another interpreter's ``X.Y`` when ``python_version`` is given)."""
-    target = ["--python-version", python_version] if python_version else []
     with tempfile.TemporaryDirectory(prefix="cudaswitch-pip-") as tmp:
+        # pip before 24 refuses --python-version without --target, even for a dry run (the
+        # pip of Debian 12's python3-venv is 23.0.1); with --dry-run nothing lands there
+        target = (["--python-version", python_version, "--target", os.path.join(tmp, "target")]
+                  if python_version else [])
         cfile = os.path.join(tmp, "constraints.txt")
         report = os.path.join(tmp, "report.json")
         with open(cfile, "w", encoding="utf-8") as f:
