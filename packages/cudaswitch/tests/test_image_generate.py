@@ -244,3 +244,20 @@ def test_entrypoint_is_baked_after_an_app_that_may_hold_what_the_flow_reads(chan
         app = change + APP  # keys of [image], then its app table
     text = TWO.replace("[[slot]]", app + "\n[[slot]]", 1)
     assert bake_before_app(manifest(text).image) is early
+
+
+def test_a_failed_step_shows_its_own_error_after_the_engines_log():
+    """podman writes the step log on stdout and the step's own complaint on stderr; a long log
+    must not push the complaint (a cudaswitch or pip error) out of the message."""
+    from cudaswitch.image.engine import failure_lines
+
+    log = "\n".join(f"STEP {i}: RUN something" for i in range(200))
+    err = ("cudaswitch: cuda11.8: resolving csown==1.0 for Python 3.11\n"
+           "cudaswitch: error: resolving the Python packages of slot cuda11.8 failed\n"
+           "subprocess exited with status 1\n"
+           'Error: building at STEP "RUN cudaswitch sync": exit status 1\n')
+    lines = failure_lines(log, err)
+    assert lines[-1].startswith("Error: building at STEP")
+    assert any("resolving the Python packages of slot cuda11.8 failed" in ln for ln in lines)
+    assert "STEP 199: RUN something" in lines and "STEP 0: RUN something" not in lines
+    assert failure_lines("", "") == []

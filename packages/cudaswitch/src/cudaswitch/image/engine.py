@@ -115,6 +115,20 @@ def _engine_name(argv: Sequence[str]) -> str:
     return next((a for a in argv if a in ENGINES), argv[0])
 
 
+def failure_lines(out: str | None, err: str | None) -> list[str]:
+    """What a failed engine call shows: the end of its log, then the end of its errors.
+
+    A failed build step writes its command's own complaint (a cudaswitch message, a pip
+    error, a traceback) to stderr, followed by the engine's "Error: building at STEP"; the
+    step log on stdout comes before both. Errors last, and more of them, so that the cause
+    is never cut off by the log.
+    """
+    def tail(text: str | None, n: int) -> list[str]:
+        return [ln for ln in (text or "").splitlines() if ln.strip()][-n:]
+
+    return tail(out, 8) + tail(err, 30)
+
+
 def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
         capture: bool = True, echo=None) -> subprocess.CompletedProcess:
     """Run an engine command. Its output is kept (the last lines go into the error) and, with
@@ -136,9 +150,8 @@ def run(argv: Sequence[str], env: Mapping[str, str] | None = None,
     else:
         out, err = proc.communicate()
     if proc.returncode != 0:
-        lines = [ln for ln in ((err or "") + "\n" + (out or "")).splitlines() if ln.strip()]
         raise EngineError(f"{_engine_name(argv)} failed (exit {proc.returncode}): "
-                          + "\n  ".join(lines[-15:] or [
+                          + "\n  ".join(failure_lines(out, err) or [
                               f"it printed nothing; run it by hand to see why: "
                               f"{' '.join(argv)}"]))
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
