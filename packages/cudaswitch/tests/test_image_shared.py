@@ -174,6 +174,15 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
                               ("1-cuda12.4", {}, "shared 2.0")):
             got = pm.run(f"{name}:{tag}", env=env)
             assert got.returncode == 0 and got.stdout.strip() == out, (tag, got.stderr)
+        # --timestamp gives every file the image's time: a slot's .pyc must be checked by its
+        # source's hash, or each start recompiles in memory what the image's user cannot write
+        for slot in ("cuda11.8", "cuda12.4"):
+            got = pm.run(f"{name}:1", f"/opt/cudaswitch/venvs/{slot}/bin/python", "-v", "-c",
+                         "import csown", env={"CUDASWITCH_SLOT": slot})
+            assert got.returncode == 0, got.stderr[-2000:]
+            loaded = [ln for ln in got.stderr.splitlines() if "csown" in ln]
+            assert any("code object from" in ln and ".pyc" in ln for ln in loaded), loaded
+            assert not any("stale" in ln for ln in loaded), loaded
         sizes = {la["created_by"]: la["size"] for la in
                  json.loads(proc.stdout)["images"][0]["layers"]}
         slot2 = next(v for k, v in sizes.items() if "venvs/cuda12.4 /opt" in k)

@@ -222,6 +222,19 @@ def _dedup(s: SlotInputs, earlier: Sequence[SlotInputs]) -> list[str]:
             + " ".join(others)]
 
 
+def _compile(s: SlotInputs) -> list[str]:
+    """The slot venv's .pyc, checked by their source's hash. pip writes them checked by time,
+    and --timestamp gives every file of the layer the image's time, so they would be stale at
+    every start and recompiled in memory, since the image's user cannot write them. A file
+    that does not compile (a template, a test for another Python) is left to its importer, as
+    pip leaves it: the subshell keeps that from failing the step."""
+    if not s.slot.packages:
+        return []
+    venv = f"{HOME}/venvs/{s.slot.name}"
+    return [f"({venv}/bin/python -m compileall -q -f --invalidation-mode checked-hash {venv} "
+            ">/dev/null || true)"]
+
+
 def _slot_stage(s: SlotInputs, parent: str, earlier: Sequence[SlotInputs] = ()) -> list[str]:
     slot = s.slot
     what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
@@ -241,6 +254,7 @@ def _slot_stage(s: SlotInputs, parent: str, earlier: Sequence[SlotInputs] = ()) 
               _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} PYTHONDONTWRITEBYTECODE=1 "
                     "cudaswitch sync --manifest "
                     f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
+                    *_compile(s),
                     *_dedup(s, earlier),
                     f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
                    [f"type=bind,source=wheelhouse/{slot.name},target=/tmp/wheelhouse",
