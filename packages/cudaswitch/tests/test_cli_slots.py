@@ -65,9 +65,11 @@ def test_sync_without_manifest(tmp_path):
 
 def test_slot_suggest(tmp_path):
     env = slot_env(tmp_path)
-    text = slot_cli("slot", "suggest", "--cuda", "11.8", "--for", "onnxruntime", env=env).stdout
+    text = slot_cli("slot", "suggest", "--cuda", "11.8", "--for", "onnxruntime", "--no-resolve",
+                    env=env).stdout
     assert 'packages = ["onnxruntime-gpu==1.18.*"]' in text and 'cudnn = "8.9.*"' in text
-    data = json.loads(slot_cli("slot", "suggest", "--cuda", "12.4", "--json", env=env).stdout)
+    data = json.loads(slot_cli("slot", "suggest", "--cuda", "12.4", "--json", "--no-resolve",
+                               env=env).stdout)
     assert data["slot"]["packages"] == ["onnxruntime-gpu==1.26.0"]
     assert data["slot"]["cudnn"] == "9.*"
     man = tmp_path / "cudaswitch.toml"
@@ -108,3 +110,45 @@ def test_sync_of_an_unknown_slot_names_the_real_ones(tmp_path):
                    check=False)
     assert out.returncode == 2 and "no slot rt12" in out.stderr and "rt11" in out.stderr
     assert not home.exists() or not any(home.rglob("*"))
+
+
+def _named_wheel(folder, name, version):
+    """A real (empty) wheel that pip resolves like any other: what an index would serve."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
+             f"Version: {version}\n".encode(),
+             f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+             b"Tag: py3-none-any\n"}
+    record = "".join(
+        f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()}"
+        f",{len(d)}\n" for p, d in files.items()) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as z:
+        for p, d in {**files, f"{dist}/RECORD": record.encode()}.items():
+            z.writestr(p, d)
+
+
+def test_slot_suggest_pins_what_the_index_serves(tmp_path):
+    """The compat data's range (onnxruntime-gpu==1.18.*) becomes the newest release the index
+    serves now; an index without it is an error naming the package, with nothing printed
+    as a suggestion."""
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    for v in ("1.17.3", "1.18.0", "1.18.1", "1.19.2"):
+        _named_wheel(wh, "onnxruntime_gpu", v)
+    env = slot_env(tmp_path / "home")
+    data = json.loads(slot_cli("slot", "suggest", "--cuda", "11.8", "--json", "--wheelhouse",
+                               str(wh), env=env).stdout)
+    assert data["slot"]["packages"] == ["onnxruntime-gpu==1.18.1"]
+    assert 'packages = ["onnxruntime-gpu==1.18.1"]' in data["toml"]
+    assert any("1.18.*" in n and str(wh) in n for n in data["notes"])
+    for v in ("1.18.0", "1.18.1"):
+        (wh / f"onnxruntime_gpu-{v}-py3-none-any.whl").unlink()
+    proc = slot_cli("slot", "suggest", "--cuda", "11.8", "--wheelhouse", str(wh), env=env,
+                    check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "onnxruntime-gpu==1.18.*" in proc.stderr and "--no-resolve" in proc.stderr
+    assert proc.stdout == ""

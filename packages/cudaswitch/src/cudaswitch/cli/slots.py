@@ -161,8 +161,42 @@ def cmd_slot_suggest(args: argparse.Namespace) -> int:
     from ..slots import suggest
 
     data = suggest(args.cuda, args.for_)
+    if not args.no_resolve:
+        data = _pinned_suggestion(data, args)
     emit(data, args.json, lambda d: d["toml"] + "".join(f"# {n}\n" for n in d["notes"]))
     return 0
+
+
+def _pinned_suggestion(data: dict, args: argparse.Namespace) -> dict:
+    """The suggestion with each package pinned to the version the index (or wheelhouse)
+    serves now for the slot's interpreter, so that the table pasted into a manifest installs
+    as written; a package the index does not serve is an error naming it, before any sync."""
+    from ..install.pip import PipError
+    from ..install.resolve import requirement_name, resolve_venv
+    from ..install.venv import interpreter, python_version
+    from ..slots import make_slot, slot_toml
+
+    opts = _options(args)
+    table = dict(data["slot"])
+    slot, _ = make_slot(table, "suggested slot", opts.env)
+    where = opts.index.wheelhouse or opts.index.index_url or "the configured index"
+    ver = python_version(interpreter(slot.python or "python3", opts.env))
+    try:
+        versions = {w.name: w.version for w in resolve_venv(slot, ver, opts.index, opts.env)}
+    except PipError as e:
+        raise PipError(f"{e}\n{where} serves no {' '.join(slot.packages)} for Python {ver}; "
+                       "point --index-url or --wheelhouse at one that does, or pass "
+                       "--no-resolve for the suggestion as the compat data gives it") from e
+    pinned = []
+    for req in table["packages"]:
+        name = requirement_name(req)
+        pinned.append(f"{name}=={versions[name]}" if name in versions else req)
+    notes = list(data["notes"])
+    if pinned != table["packages"]:
+        notes.append(f"pinned to what {where} serves now for Python {ver} "
+                     f"(the compat data says {', '.join(table['packages'])})")
+    table["packages"] = pinned
+    return {**data, "slot": table, "notes": notes, "toml": slot_toml(table)}
 
 
 def cmd_slot_list(args: argparse.Namespace) -> int:
@@ -260,7 +294,10 @@ def register(sub) -> None:
                    help="the CUDA release the slot is for: 11.8, 12.4, 13.0")
     q.add_argument("--for", dest="for_", default="onnxruntime", choices=["onnxruntime"],
                    help="the app stack to fit (default onnxruntime)")
+    q.add_argument("--no-resolve", action="store_true",
+                   help="keep the compat data's version ranges; ask no index")
     q.add_argument("--json", action="store_true")
+    _index_flags(q)
     q.set_defaults(func=cmd_slot_suggest)
     q = ssub.add_parser("list", help="declared and installed slots with their disk use")
     q.add_argument("--json", action="store_true")

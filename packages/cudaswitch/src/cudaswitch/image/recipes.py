@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 
 from .. import fsguard
 from ..errors import UsageError
-from ..install.resolve import normalize
+from ..install.resolve import requirement_name
 
 FACEFUSION_RELEASE = "3.1.1"
 # gradio 5.9.1 imports requests but does not declare it (huggingface_hub < 1.0 brought it).
@@ -150,7 +149,7 @@ def resolve_recipe(name: str, index_url: str | None = None,
                                                                 IndexOptions(index_url=index_url))}
         pins[slot.name] = {}
         for req in slot.packages:
-            pkg = normalize(re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0])
+            pkg = requirement_name(req)
             if pkg in versions:
                 pinned = f"{pkg}=={versions[pkg]}"
                 pins[slot.name][req] = pinned

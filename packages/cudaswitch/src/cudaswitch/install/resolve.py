@@ -35,6 +35,11 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirement_name(req: str) -> str:
+    """``onnxruntime_gpu[extra]==1.18.*`` -> ``onnxruntime-gpu``: the name pip reports."""
+    return normalize(re.split(r"[<>=!~;\[ ]", req.strip(), maxsplit=1)[0])
+
+
 def _wheels_from_report(report: dict) -> list[Wheel]:
     out = []
     for item in report.get("install", []):
