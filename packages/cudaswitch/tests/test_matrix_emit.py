@@ -87,6 +87,19 @@ def test_the_issue_example_through_the_cli(tmp_path):
     assert "permissions" not in doc
 
 
+# Words and forms YAML 1.1 (PyYAML, and GitHub's and GitLab's readers) resolves to something
+# other than a string when they stand unquoted: null, booleans, numbers, merge keys.
+YAML_SPECIAL_WORDS = ["NULL", "null", "Null", "~", "on", "ON", "Yes", "n", "true", "False",
+                      ".inf", ".NaN", "0x1F", "0o17", "1_000", "1e3", "12:30", "<<", "=",
+                      "2001-12-14", "-1", "+2", "0b101"]
+
+
+@pytest.mark.parametrize("word", YAML_SPECIAL_WORDS)
+def test_a_key_that_yaml_would_read_as_another_type_is_quoted(word):
+    assert yaml.safe_load(to_yaml({word: word, "w": {word: [word]}})) == \
+        {word: word, "w": {word: [word]}}
+
+
 @settings(max_examples=300, deadline=None)
 @given(yaml_text)
 def test_yaml_string_round_trips(text):

@@ -28,8 +28,9 @@ Flavour = Literal["github", "gitlab"]
 FLAVOURS: tuple[str, ...] = ("github", "gitlab", "kubernetes")
 DEFAULT_COMMAND = ("python", "-m", "pytest")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-# YAML 1.1 reads these unquoted as booleans (GitHub's ``on:`` is the famous one).
-_YAML11_BOOLS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false"})
+# Words YAML 1.1 reads unquoted as something other than a string: booleans (GitHub's ``on:``
+# is the famous one) and null; the key pattern already keeps out numbers, ``~`` and ``.inf``.
+_YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 _PINNED_REV = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _SHA256_FRAGMENT = re.compile(r"sha256=[0-9a-f]{64}")
 INSTALL_FROM_HELP = (
@@ -98,7 +99,7 @@ def shell_word(arg: str) -> str:
 
 
 def _key(k: str) -> str:
-    return k if _PLAIN_KEY.match(k) and k.lower() not in _YAML11_BOOLS else yaml_string(k)
+    return k if _PLAIN_KEY.match(k) and k.lower() not in _YAML11_WORDS else yaml_string(k)
 
 
 def _scalar(v: Any) -> str:
