@@ -312,3 +312,19 @@ def test_gpu_table_refuses_a_bad_or_repeated_row(row):
             "compute_capability": "9.0"}
     with pytest.raises(ValueError, match=r"gpus\.json"):
         parse_models({"rows": [good, {"chip": "x", "name": "y", **row}]})
+
+
+@pytest.mark.parametrize("bake", [True, False], ids=["baked", "plain"])
+def test_launcher_aimed_at_a_folder_is_exit_2_and_writes_nothing(tmp_path, bake):
+    """The path names a folder: refused before anything is written (no PATH-python left
+    beside it, the folder untouched), one line naming it, never a traceback."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "keep").write_text("keep")
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "launcher", str(folder)]
+    out = subprocess.run(argv + (["--bake"] if bake else []), capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and f"{folder}: is a folder" in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+    assert sorted(p.name for p in folder.iterdir()) == ["keep"]

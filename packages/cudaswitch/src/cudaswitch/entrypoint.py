@@ -53,8 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         import os
 
         from .bake import write_baked
+        from .errors import CudaswitchError
 
-        return write_baked(args[1], os.environ, sys.argv[0])
+        try:
+            return write_baked(args[1], os.environ, sys.argv[0])
+        except CudaswitchError as e:
+            sys.stderr.write(f"cudaswitch: error: {e}\n")
+            return e.exit_code
+        except OSError as e:
+            sys.stderr.write(f"cudaswitch: error: cannot write {args[1]}: {e.strerror}\n")
+            return EXIT_USAGE
     env = _fastpath.environ()
     hit = _fastpath.lookup(env, args[0])
     if hit is not None:

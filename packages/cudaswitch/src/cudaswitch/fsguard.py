@@ -257,13 +257,23 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+def file_target(path: str) -> str:
+    """``path`` as a file cudaswitch may write whole; a folder there is refused (the rename
+    would fail half-way, after the work, or a caller would write beside it)."""
+    folder, name = _placed(path)
+    target = os.path.join(folder, name)
+    if os.path.isdir(target) and not os.path.islink(target):
+        raise RefusedError(f"{path}: is a folder; name the file to write, not the folder")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, binary: bool = True, mode: int | None = None,
                 root: Root | None = None) -> Iterator[IO[Any]]:
     if root is not None and not contains(root, path):
         raise RefusedError(f"{path}: outside {root.path}; cudaswitch writes only where it owns")
-    folder, name = _placed(path)
-    target = os.path.join(folder, name)
+    target = file_target(path)
+    folder, name = os.path.split(target)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) \
@@ -298,5 +308,5 @@ def atomic_write_json(path: str, obj: Any, mode: int | None = None, root: Root |
 
 
 __all__ = ["MARKER", "RefusedError", "Root", "atomic_file", "atomic_write", "atomic_write_json",
-           "claim", "contains", "discard", "ensure_dir", "home_root", "is_marked", "marked_root",
-           "remove", "sub_root"]
+           "claim", "contains", "discard", "ensure_dir", "file_target", "home_root", "is_marked",
+           "marked_root", "remove", "sub_root"]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import CommandNotFound, SwitchError, VerifyError
+from .fsguard import atomic_write
 from .host import Host
 from .libsets import mixed
 from .plan import SHADOW_DIR, SHADOWED_TOOLS, Plan
@@ -179,16 +180,9 @@ def write_launcher(path: str, python: str | None = None) -> str:
             f"sys.path.insert(0, {where!r})\n"
             "from cudaswitch.entrypoint import main\n"
             "sys.exit(main())\n")
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
+        atomic_write(path, text, mode=0o755)
     except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         raise SwitchError(f"cannot write {path}: {e.strerror}") from e
     return path
 
