@@ -328,3 +328,26 @@ def test_launcher_aimed_at_a_folder_is_exit_2_and_writes_nothing(tmp_path, bake)
     assert "Traceback" not in out.stderr and f"{folder}: is a folder" in out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
     assert sorted(p.name for p in folder.iterdir()) == ["keep"]
+
+
+@pytest.mark.parametrize("bake", [True, False], ids=["baked", "plain"])
+@pytest.mark.parametrize("taken", ["path", "path-python"])
+def test_launcher_never_replaces_a_users_file(tmp_path, bake, taken):
+    """A file cudaswitch did not write, at PATH or (baked) at PATH-python, is exit 2 and stays
+    as it was; nothing else is written. A launcher already there is replaced as before."""
+    entry = tmp_path / "entry"
+    users = tmp_path / ("entry" if taken == "path" else "entry-python")
+    users.write_text("#!/bin/sh\necho the user's own script\n")
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "launcher", str(entry)]
+    argv += ["--bake"] if bake else []
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if taken == "path-python" and not bake:
+        assert out.returncode == 0, out.stderr  # PATH-python is only the baked form's
+        return
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and "did not write" in out.stderr
+    assert users.read_text() == "#!/bin/sh\necho the user's own script\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [users.name]
+    users.unlink()
+    assert subprocess.run(argv, capture_output=True, timeout=120).returncode == 0
+    assert subprocess.run(argv, capture_output=True, timeout=120).returncode == 0  # again

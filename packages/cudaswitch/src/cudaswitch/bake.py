@@ -35,6 +35,7 @@ from .errors import CudaswitchError
 from .flow import Outcome, run_flow, watch_paths
 from .fsguard import atomic_write
 from .host import ARCH_ENV, Gpu, Host
+from .launch import check_replaceable
 from .pycheck import planned_path
 from .registry import VARIABLES
 from .slots import installed_slots
@@ -431,6 +432,7 @@ def _decision_fn(i: int, d: Decision) -> str:
 
 def write_baked(path: str, env: Mapping[str, str], full: str) -> int:
     """Bake this image's decisions into the sh entrypoint at ``path`` (atomically, 0755)."""
+    check_replaceable(path)
     text = render(bake(env), full, os.path.abspath(path))
     atomic_write(path, text.encode("utf-8", "surrogateescape"), mode=0o755)
     return 0

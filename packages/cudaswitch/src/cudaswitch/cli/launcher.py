@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 
-from ..fsguard import file_target
-from ..launch import write_launcher
+from ..launch import check_replaceable, write_launcher
 from .common import add_json
 from .render import emit
 
@@ -35,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         path = write_launcher(args.path, args.python)
         emit({"launcher": path}, args.json, lambda d: f"wrote {d['launcher']}")
         return 0
-    file_target(args.path)  # refused before PATH-python is written: nothing left half done
+    # both refused before PATH-python is written: nothing left half done
+    check_replaceable(args.path)
+    check_replaceable(f"{args.path}-python")
     full = write_launcher(f"{args.path}-python", args.python)
     # The table is computed by the Python entrypoint itself, so that discovery sees exactly
     # the interpreter and sys.path a handed-over start will have.
