@@ -115,6 +115,25 @@ def test_matrix_report_flags_naming_the_wrong_kind_of_path(tmp_path, flag):
     assert afile.read_text() == "keep"
 
 
+def test_matrix_junit_replaces_only_its_own_report(tmp_path, wheel_roots):
+    """--junit naming a user's file is refused before any slot runs, the file as it was; an
+    earlier report of the matrix is replaced."""
+    afile = tmp_path / "notes.xml"
+    afile.write_text("<notes>mine</notes>\n")
+    ran = tmp_path / "ran"
+    env = slot_env(tmp_path / "home", CUDASWITCH_PATH=str(wheel_roots))
+    proc = cli("matrix", "--junit", str(afile), "--", "touch", str(ran), env=env)
+    assert proc.returncode == EXIT_USAGE and "did not write" in proc.stderr, proc.stderr
+    one_line_error(proc)
+    assert afile.read_text() == "<notes>mine</notes>\n" and not ran.exists()
+    report = tmp_path / "report.xml"
+    for _ in range(2):
+        proc = cli("matrix", "--junit", str(report), "--", "true", env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert report.read_bytes().startswith(b"<?xml") and b"cudaswitch matrix" in \
+            report.read_bytes()
+
+
 def test_exit_7_is_in_the_help(tmp_path):
     out = cli("--help", env=slot_env(tmp_path / "home")).stdout
     assert f"  {EXIT_ENVIRONMENT}    " in out

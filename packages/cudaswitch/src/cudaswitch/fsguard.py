@@ -267,6 +267,31 @@ def file_target(path: str) -> str:
     return target
 
 
+def check_replaceable(path: str, marks: tuple[bytes, ...], what: str) -> None:
+    """A file cudaswitch writes whole at a path the user names (a launcher, a report) may
+    replace only an earlier one of its kind: a file already there whose first bytes hold none
+    of ``marks`` (a user's script, a binary, a FIFO) is refused before any work is done. A
+    symbolic link is replaced as a link, its target untouched."""
+    target = file_target(path)
+    if os.path.islink(target):
+        return
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise RefusedError(f"{path}: cannot be read to check it is {what} ({e.strerror}); "
+                           "remove it or name another path") from e
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        head = os.read(fd, 512) if regular else b""
+    finally:
+        os.close(fd)
+    if not regular or not any(m in head for m in marks):
+        raise RefusedError(f"{path}: holds a file cudaswitch did not write (not {what}); "
+                           "remove it or name another path")
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, binary: bool = True, mode: int | None = None,
                 root: Root | None = None) -> Iterator[IO[Any]]:
@@ -308,5 +333,5 @@ def atomic_write_json(path: str, obj: Any, mode: int | None = None, root: Root |
 
 
 __all__ = ["MARKER", "RefusedError", "Root", "atomic_file", "atomic_write", "atomic_write_json",
-           "claim", "contains", "discard", "ensure_dir", "file_target", "home_root", "is_marked",
-           "marked_root", "remove", "sub_root"]
+           "check_replaceable", "claim", "contains", "discard", "ensure_dir", "file_target",
+           "home_root", "is_marked", "marked_root", "remove", "sub_root"]

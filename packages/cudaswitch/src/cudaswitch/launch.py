@@ -12,14 +12,14 @@ import os
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import CommandNotFound, SwitchError, VerifyError
-from .fsguard import RefusedError, atomic_write, file_target
+from .fsguard import atomic_write
+from .fsguard import check_replaceable as fsguard_check
 from .host import Host
 from .libsets import mixed
 from .plan import SHADOW_DIR, SHADOWED_TOOLS, Plan
@@ -168,27 +168,8 @@ LAUNCHER_MARKS = (b"cudaswitch-entrypoint", b"cudaswitch.entrypoint")
 
 
 def check_replaceable(path: str) -> None:
-    """A launcher may replace only a launcher. A file already at ``path`` that does not name
-    itself as one (a user's script, a binary, a FIFO) is refused before anything is written;
-    a symbolic link is replaced as a link, its target untouched."""
-    target = file_target(path)
-    if os.path.islink(target):
-        return
-    try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise RefusedError(f"{path}: cannot be read to check it is a launcher "
-                           f"({e.strerror}); remove it or name another path") from e
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-        head = os.read(fd, 512) if regular else b""
-    finally:
-        os.close(fd)
-    if not regular or not any(m in head for m in LAUNCHER_MARKS):
-        raise RefusedError(f"{path}: holds a file cudaswitch did not write (not a launcher); "
-                           "remove it or name another path")
+    """A launcher may replace only a launcher (see fsguard.check_replaceable)."""
+    fsguard_check(path, LAUNCHER_MARKS, "a launcher")
 
 
 def write_launcher(path: str, python: str | None = None) -> str:

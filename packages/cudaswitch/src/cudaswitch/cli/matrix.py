@@ -8,9 +8,11 @@ import os
 import sys
 
 from ..errors import UsageError
+from ..fsguard import atomic_write, check_replaceable
 from ..matrix import (
     FLAVOURS,
     INSTALL_FROM_HELP,
+    JUNIT_MARKS,
     Options,
     emit,
     failure_blocks,
@@ -89,6 +91,8 @@ def run_matrix_cmd(args: argparse.Namespace) -> int:
         return 0
     if not argv:
         raise UsageError("no command given: cudaswitch matrix [--slots ...] -- CMD ARGS...")
+    if args.junit:  # before any slot runs: a report may replace only an earlier report
+        check_replaceable(args.junit, JUNIT_MARKS, "a cudaswitch JUnit report")
     jobs = plan_jobs(argv, env, args.slots, paths)
     if args.isolated_dir and os.path.realpath(args.isolated_dir) == os.path.realpath(os.getcwd()):
         raise UsageError("--isolated-dir must not be the working tree itself")
@@ -102,8 +106,7 @@ def run_matrix_cmd(args: argparse.Namespace) -> int:
     if failures:
         print(failures, file=sys.stderr)
     if args.junit:
-        with open(args.junit, "wb") as f:
-            f.write(junit_xml(run))
+        atomic_write(args.junit, junit_xml(run))
     if args.json:
         json.dump(run.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -131,6 +131,10 @@ def _testcase(suite: ET.Element, r: SlotResult, command: str, output_lines: int)
         out.text = _clean(tail)
 
 
+# What an earlier report of ours holds in its first bytes, so that --junit replaces only that.
+JUNIT_MARKS = (b'<testsuites name="cudaswitch matrix"',)
+
+
 def junit_xml(run: MatrixRun, output_lines: int = 200) -> bytes:
     """``<testsuites>`` with one ``<testsuite>`` per slot, valid for ``junit-10.xsd``."""
     command = shlex.join(run.argv)
