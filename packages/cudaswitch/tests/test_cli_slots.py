@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import slot_cli, slot_env
 
+from cs_helpers import pure_wheel
+
 
 def tree(path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
@@ -112,25 +114,6 @@ def test_sync_of_an_unknown_slot_names_the_real_ones(tmp_path):
     assert not home.exists() or not any(home.rglob("*"))
 
 
-def _named_wheel(folder, name, version):
-    """A real (empty) wheel that pip resolves like any other: what an index would serve."""
-    import base64
-    import hashlib
-    import zipfile
-
-    dist = f"{name}-{version}.dist-info"
-    files = {f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
-             f"Version: {version}\n".encode(),
-             f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-             b"Tag: py3-none-any\n"}
-    record = "".join(
-        f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()}"
-        f",{len(d)}\n" for p, d in files.items()) + f"{dist}/RECORD,,\n"
-    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as z:
-        for p, d in {**files, f"{dist}/RECORD": record.encode()}.items():
-            z.writestr(p, d)
-
-
 def test_slot_suggest_pins_what_the_index_serves(tmp_path):
     """The compat data's range (onnxruntime-gpu==1.18.*) becomes the newest release the index
     serves now; an index without it is an error naming the package, with nothing printed
@@ -138,7 +121,7 @@ def test_slot_suggest_pins_what_the_index_serves(tmp_path):
     wh = tmp_path / "wh"
     wh.mkdir()
     for v in ("1.17.3", "1.18.0", "1.18.1", "1.19.2"):
-        _named_wheel(wh, "onnxruntime_gpu", v)
+        pure_wheel(wh, "onnxruntime-gpu", v)
     env = slot_env(tmp_path / "home")
     data = json.loads(slot_cli("slot", "suggest", "--cuda", "11.8", "--json", "--wheelhouse",
                                str(wh), env=env).stdout)

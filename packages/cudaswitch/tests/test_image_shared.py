@@ -9,18 +9,16 @@ version in each.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from cs_helpers import pure_wheel
 from cudaswitch.image.containerfile import render
 from cudaswitch.image.context import generate
 from cudaswitch.image.dedup import copy_resolved, link_duplicates
@@ -114,21 +112,6 @@ def test_the_later_slot_links_and_its_single_image_copies():
     assert "from=slot2-cuda12-4,source=/opt/cudaswitch" in single
 
 
-def wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) -> None:
-    """A pure-Python wheel, written as a build backend would."""
-    dist = f"{name}-{version}.dist-info"
-    files = {**files, f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\n"
-             f"Version: {version}\n".encode(),
-             f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-             b"Tag: py3-none-any\n"}
-    record = "".join(
-        f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()}"
-        f",{len(d)}\n" for p, d in files.items()) + f"{dist}/RECORD,,\n"
-    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as z:
-        for p, d in {**files, f"{dist}/RECORD": record.encode()}.items():
-            z.writestr(zipfile.ZipInfo(p, (2024, 1, 1, 0, 0, 0)), d)
-
-
 @pytest.mark.slow
 def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
                                                           slot_wheelhouse: Path):
@@ -146,9 +129,9 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
             (wh / slot).mkdir(parents=True)
             for w in slot_wheelhouse.glob("*.whl"):
                 shutil.copy(w, wh / slot)
-            wheel(wh / slot, "csshared", "1.0", {"csshared/__init__.py": b"WHO = 'shared'\n",
+            pure_wheel(wh / slot, "csshared", "1.0", {"csshared/__init__.py": b"WHO = 'shared'\n",
                                                  "csshared/blob.bin": BLOB})
-            wheel(wh / slot, "csown", own, {"csown/__init__.py": f"VERSION = {own!r}\n"
+            pure_wheel(wh / slot, "csown", own, {"csown/__init__.py": f"VERSION = {own!r}\n"
                                             .encode() + b"#" * 8192 + b"\n"})
         (tmp_path / "p").mkdir()
         (tmp_path / "p" / "cudaswitch.toml").write_text(SHARED_MANIFEST.format(name=name,

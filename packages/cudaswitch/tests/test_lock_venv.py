@@ -7,7 +7,6 @@ runtime wheelhouse of the other install tests. Every case runs the real command 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import slot_cli, slot_env
 
+from cs_helpers import pure_wheel
 from cudaswitch.errors import EXIT_FAILED, EXIT_USAGE
 
 MANIFEST = ('[[slot]]\nname = "s"\ncuda = "12.4"\ncomponents = ["cudart"]\n'
@@ -25,25 +25,8 @@ MANIFEST = ('[[slot]]\nname = "s"\ncuda = "12.4"\ncomponents = ["cudart"]\n'
 
 def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = (),
                body: str = "VALUE = 1\n") -> Path:
-    """A pure-Python wheel pip installs: one module, METADATA, WHEEL and a RECORD that matches."""
-    mod = name.replace("-", "_")
-    dist = f"{mod}-{version}.dist-info"
-    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" \
-        + "".join(f"Requires-Dist: {r}\n" for r in requires)
-    files = {f"{mod}/__init__.py": body.encode(), f"{dist}/METADATA": meta.encode(),
-             f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-                              b"Tag: py3-none-any\n"}
-    record = [f"{p},sha256={_b64(d)},{len(d)}" for p, d in files.items()] + [f"{dist}/RECORD,,"]
-    path = folder / f"{mod}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as z:
-        for p, d in files.items():
-            z.writestr(p, d)
-        z.writestr(f"{dist}/RECORD", "\n".join(record) + "\n")
-    return path
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return pure_wheel(folder, name, version, {f"{name.replace('-', '_')}/__init__.py":
+                                              body.encode()}, requires)
 
 
 def sha256(path: Path) -> str:
@@ -160,14 +143,23 @@ def test_a_venv_wheel_altered_after_it_was_built_is_refused_by_its_record(projec
     nothing_installed(tmp_path / "home")
 
 
-def test_a_lock_missing_a_dependency_of_the_venv_installs_nothing(project, tmp_path):
+def locked_then_edited(project, tmp_path: Path, edit) -> Path:
+    """``lock``, then ``edit`` slot s's entry of the lock file as a hand or a tool would."""
     wh, _man, env = project
     slot_cli("lock", "--wheelhouse", str(wh), env=env)
     path = tmp_path / "cudaswitch.lock"
     lock = json.loads(path.read_text())
-    venv = lock["slots"]["s"]["venv"]
-    venv["wheels"] = [w for w in venv["wheels"] if w["name"] != "beta"]
+    edit(lock["slots"]["s"])
     path.write_text(json.dumps(lock))
+    return path
+
+
+def test_a_lock_missing_a_dependency_of_the_venv_installs_nothing(project, tmp_path):
+    wh, _man, env = project
+
+    def drop_beta(slot):
+        slot["venv"]["wheels"] = [w for w in slot["venv"]["wheels"] if w["name"] != "beta"]
+    locked_then_edited(project, tmp_path, drop_beta)
     proc = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env, check=False)
     no_traceback(proc)
     assert proc.returncode == EXIT_FAILED, proc.stderr
@@ -189,11 +181,7 @@ def test_a_package_added_to_the_manifest_after_locking_is_named(project, tmp_pat
 
 def test_a_lock_written_for_another_python_is_drift(project, tmp_path):
     wh, _man, env = project
-    slot_cli("lock", "--wheelhouse", str(wh), env=env)
-    path = tmp_path / "cudaswitch.lock"
-    lock = json.loads(path.read_text())
-    lock["slots"]["s"]["venv"]["python"] = "2.7"
-    path.write_text(json.dumps(lock))
+    locked_then_edited(project, tmp_path, lambda slot: slot["venv"].update(python="2.7"))
     proc = slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env, check=False)
     no_traceback(proc)
     assert proc.returncode == EXIT_FAILED and "2.7" in proc.stderr, proc.stderr
@@ -216,11 +204,7 @@ def test_a_lock_written_for_another_python_is_drift(project, tmp_path):
         "python-newline", "name-with-an-option"])
 def test_a_lock_with_a_bad_venv_entry_is_exit_2_naming_the_file(project, tmp_path, venv):
     wh, _man, env = project
-    slot_cli("lock", "--wheelhouse", str(wh), env=env)
-    path = tmp_path / "cudaswitch.lock"
-    lock = json.loads(path.read_text())
-    lock["slots"]["s"]["venv"] = venv
-    path.write_text(json.dumps(lock))
+    path = locked_then_edited(project, tmp_path, lambda slot: slot.update(venv=venv))
     for args in (["sync", "--locked", "--wheelhouse", str(wh)],
                  ["download", "--locked", "--wheelhouse", str(tmp_path / "out")]):
         proc = slot_cli(*args, env=env, check=False)
