@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import CommandNotFound, SwitchError, VerifyError
-from .fsguard import atomic_write
-from .fsguard import check_replaceable as fsguard_check
 from .host import Host
 from .libsets import mixed
 from .plan import SHADOW_DIR, SHADOWED_TOOLS, Plan
@@ -169,7 +167,9 @@ LAUNCHER_MARKS = (b"cudaswitch-entrypoint", b"cudaswitch.entrypoint")
 
 def check_replaceable(path: str) -> None:
     """A launcher may replace only a launcher (see fsguard.check_replaceable)."""
-    fsguard_check(path, LAUNCHER_MARKS, "a launcher")
+    from . import fsguard  # not on the entrypoint's path: only writing a launcher needs it
+
+    fsguard.check_replaceable(path, LAUNCHER_MARKS, "a launcher")
 
 
 def write_launcher(path: str, python: str | None = None) -> str:
@@ -191,6 +191,8 @@ def write_launcher(path: str, python: str | None = None) -> str:
             f"sys.path.insert(0, {where!r})\n"
             "from cudaswitch.entrypoint import main\n"
             "sys.exit(main())\n")
+    from .fsguard import atomic_write
+
     check_replaceable(path)
     try:
         atomic_write(path, text, mode=0o755)
