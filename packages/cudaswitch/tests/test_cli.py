@@ -16,6 +16,13 @@ def cs(*args, env=None, **kw):
                           text=True, timeout=60, **kw)
 
 
+def shell_unknown_env() -> dict[str, str]:
+    """As CI runs the tests: no ``$SHELL``, and pytest (not a shell) as the parent process."""
+    env = clean_env()
+    env.pop("SHELL", None)
+    return env
+
+
 def test_compat_example_from_the_docs():
     out = cs("compat", "12.2", "--driver", "525.60.13", "--arch", "9.0", "--json")
     assert out.returncode == 0, out.stderr
@@ -32,7 +39,7 @@ def test_bad_specs_exit_2_and_change_nothing(bad, cmd, tmp_path):
     link = tmp_path / "cuda"
     extra = ["--link", str(link)] if cmd[0] == "use" else []
     tail = ["--", "true"] if cmd[0] == "exec" else []
-    out = cs(*cmd, bad, *extra, *tail)
+    out = cs(*cmd, bad, *extra, *tail, env=shell_unknown_env())
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert "spec" in out.stderr and "Traceback" not in out.stderr
     assert not os.path.lexists(link)
@@ -202,7 +209,7 @@ def test_messages_name_where_the_request_came_from(argv, source, wheel_roots):
 
 @pytest.mark.parametrize("cmd", ["which", "env"])
 def test_a_bad_positional_spec_is_not_blamed_on_cuda(cmd):
-    out = cs(cmd, "12.x")
+    out = cs(cmd, "12.x", env=shell_unknown_env())
     assert out.returncode == 2 and "--cuda" not in out.stderr, out.stderr
     assert "SPEC argument" in out.stderr
 

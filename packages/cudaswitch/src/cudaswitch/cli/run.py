@@ -140,13 +140,18 @@ def run_exec(args: argparse.Namespace) -> int:
     exec_plan(plan)
 
 
+def _env_shell(args: argparse.Namespace) -> str:
+    """Asked after the selection is decided, so a bad SPEC is named as such wherever the shell
+    cannot be told (a CI job with no ``$SHELL``)."""
+    return args.shell or shellenv.detect_shell(os.environ, shellenv.parent_process_name())
+
+
 def run_env(args: argparse.Namespace) -> int:
-    shell = args.shell or shellenv.detect_shell(os.environ, shellenv.parent_process_name())
     if args.off:
         if args.spec or args.slot:
             raise UsageError("env --off takes no SPEC or --slot: it returns to the environment "
                              "from before the first switch")
-        code = shellenv.render_off(os.environ, shell)
+        code = shellenv.render_off(os.environ, _env_shell(args))
         if code:
             print(code)
             info("restored the environment from before the first switch")
@@ -155,7 +160,7 @@ def run_env(args: argparse.Namespace) -> int:
         return 0
     outcome = run_flow([], os.environ, args.spec, args.slot, split_paths(args.search_path),
                        args.force, spec_origin=SPEC_ARGUMENT)
-    print(shellenv.render(outcome.plan, os.environ, shell))
+    print(shellenv.render(outcome.plan, os.environ, _env_shell(args)))
     info(outcome.banner()[len("cudaswitch: "):])
     for line in outcome.as_dict().get("why", []):
         detail(line)
