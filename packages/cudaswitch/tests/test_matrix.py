@@ -273,7 +273,7 @@ def test_timeout_stops_the_slot_and_everything_it_started(wenv, tmp_path):
                   "trap '' TERM; sleep 300 & echo started; wait", env=wenv)
     assert proc.returncode == 1
     s = by_slot(as_json(proc))["cuda12.4"]
-    assert s["status"] == "timeout" and "no exit within 1 s" in s["reason"]
+    assert s["status"] == "timeout" and "no exit within 1.0s" in s["reason"]
     assert s["exit_code"] == 128 + 9  # ignored SIGTERM, so SIGKILL after the grace period
 
 

@@ -51,10 +51,11 @@ class Outcome:
         """The one line the entrypoint prints: what runs, from where, on which driver, and the
         verdict that allowed it."""
         tk = self.target.toolkit
-        driver = f"driver {self.host.driver_version}" if self.host.driver_version else "no driver"
+        driver = (f"on driver {self.host.driver_version}" if self.host.driver_version
+                  else "with no NVIDIA driver found")
         slot = f" (slot {self.target.label})" if self.target.label else ""
         forced = ", forced" if self.checked.forced else ""
-        return (f"cudaswitch: CUDA {tk.shown_version} from {tk.root}{slot} on {driver} "
+        return (f"cudaswitch: CUDA {tk.shown_version} from {tk.root}{slot} {driver} "
                 f"({self.verdict.kind}{forced})")
 
     def as_dict(self) -> dict:

@@ -28,6 +28,8 @@ from .tomltext import parse_toml
 from .toolkits.model import Toolkit
 from .versions import SpecError, VersionSpec, is_plain_version
 
+NOTHING_REQUESTED = "nothing requested"
+
 SPEC_ENV = "CUDASWITCH_CUDA"
 SLOT_ENV = "CUDASWITCH_SLOT"
 LEGACY_ENV = "CUDA_VERSION"
@@ -179,7 +181,7 @@ def read_request(cli_spec: str | None, env: Mapping[str, str],
             return Request(VersionSpec.parse(value), f"default in {path}", tuple(notes))
         except SpecError:
             return Request(None, f"default in {path}", tuple(notes), slot=value)
-    return Request(VersionSpec.parse("auto"), "auto (nothing requested)", tuple(notes))
+    return Request(VersionSpec.parse("auto"), NOTHING_REQUESTED, tuple(notes))
 
 
 def verdicts(toolkits: Sequence[Toolkit], host: Host) -> dict[str, Verdict]:

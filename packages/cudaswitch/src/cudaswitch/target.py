@@ -18,7 +18,7 @@ from .compat.verdict import compat_driver_in, verdict_for
 from .errors import NoMatchError
 from .host import Host
 from .plan import Target
-from .select import LEGACY_ENV, Request, legacy_spec
+from .select import LEGACY_ENV, NOTHING_REQUESTED, Request, legacy_spec
 from .toolkits.model import Toolkit
 from .versions import VersionSpec, is_plain_version
 
@@ -55,6 +55,10 @@ def _as_slot(target: Target, env: Mapping[str, str], toolkits: Sequence[Toolkit]
                                            "the slot's venv and variables come with it"))
 
 
+def _asked(spec: VersionSpec, origin: str) -> str:
+    return f"{spec} ({origin})" if origin == NOTHING_REQUESTED else f"{spec} (from {origin})"
+
+
 def spec_target(spec: VersionSpec, origin: str, toolkits: Sequence[Toolkit],
                 host: Host) -> Target:
     """The newest toolkit matching ``spec`` that this host can run, else the newest match
@@ -62,12 +66,13 @@ def spec_target(spec: VersionSpec, origin: str, toolkits: Sequence[Toolkit],
     usable = [t for t in toolkits if t.ok and t.version is not None]
     matches = [t for t in usable if t.matches(spec)]
     if not matches:
-        raise NoMatchError(f"no installed CUDA toolkit matches {spec} (from {origin}); "
+        raise NoMatchError(f"no installed CUDA toolkit matches {_asked(spec, origin)}; "
                            f"installed:\n{listing(toolkits)}")
     matches.sort(key=lambda t: t.version.parts if t.version else (), reverse=True)
     judged = [(t, verdict_for(t.version, host, compat_driver_in(t.root, host)))
               for t in matches if t.version is not None]
-    why = [f"requested {spec} (from {origin})",
+    why = [f"requested {_asked(spec, origin)}" if origin != NOTHING_REQUESTED
+           else f"nothing requested, so {spec}",
            f"{len(matches)} installed toolkit(s) match: "
            + ", ".join(f"{t.shown_version} [{v.kind}]" for t, v in judged)]
     runnable = [t for t, v in judged if v.runnable]

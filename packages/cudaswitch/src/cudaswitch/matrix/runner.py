@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..units import human_duration
 from .jobs import SlotJob
 from .result import MatrixRun, SlotResult
 from .view import LiveView, PlainView
@@ -152,7 +153,7 @@ class _Runner:
         r.ended = time.monotonic()
         r.exit_code = _exit_code(rc)
         if c.timed_out:
-            r.status, r.reason = "timeout", f"no exit within {self.options.timeout:g} s"
+            r.status, r.reason = "timeout", f"no exit within {human_duration(self.options.timeout)}"
         elif c.signalled is not None:
             r.status = "interrupted"
             r.reason = f"stopped by {signal.Signals(c.signalled).name}"
