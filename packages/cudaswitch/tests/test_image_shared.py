@@ -25,6 +25,9 @@ from cudaswitch.image.dedup import copy_resolved, link_duplicates
 from cudaswitch.image.spec import parse_image_manifest
 
 BLOB = os.urandom(64 * 1024)
+# a module whose .pyc is well over dedup's 4 KB floor
+BIG_MODULE = b"def where():\n    return where.__code__.co_filename\n\n" + b"".join(
+    f"NAME_{i} = {i * 7919}\n".encode() for i in range(600))
 
 
 def tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -130,7 +133,8 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
             for w in slot_wheelhouse.glob("*.whl"):
                 shutil.copy(w, wh / slot)
             pure_wheel(wh / slot, "csshared", "1.0", {"csshared/__init__.py": b"WHO = 'shared'\n",
-                                                 "csshared/blob.bin": BLOB})
+                                                 "csshared/blob.bin": BLOB,
+                                                 "csshared/big.py": BIG_MODULE})
             pure_wheel(wh / slot, "csown", own, {"csown/__init__.py": f"VERSION = {own!r}\n"
                                             .encode() + b"#" * 8192 + b"\n"})
         (tmp_path / "p").mkdir()
@@ -148,6 +152,9 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
         for tag, rel, want in (
                 ("1", "csshared/blob.bin", site.format("cuda11.8", "csshared/blob.bin")),
                 ("1", "csown/__init__.py", "file"),
+                # compiled alike in both venvs (no venv path inside), so stored once too
+                ("1", "csshared/__pycache__/big.cpython-311.pyc",
+                 site.format("cuda11.8", "csshared/__pycache__/big.cpython-311.pyc")),
                 ("1-cuda12.4", "csshared/blob.bin", "file")):
             got = pm.run(f"{name}:{tag}", "python3", "-c", probe,
                          site.format("cuda12.4", rel))
@@ -166,6 +173,11 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
             loaded = [ln for ln in got.stderr.splitlines() if "csown" in ln]
             assert any("code object from" in ln and ".pyc" in ln for ln in loaded), loaded
             assert not any("stale" in ln for ln in loaded), loaded
+            # a linked .pyc still names its own venv's source in tracebacks
+            got = pm.run(f"{name}:1", f"/opt/cudaswitch/venvs/{slot}/bin/python", "-c",
+                         "import csshared.big as b; print(b.where())",
+                         env={"CUDASWITCH_SLOT": slot})
+            assert got.stdout.strip() == site.format(slot, "csshared/big.py"), got.stderr
         sizes = {la["created_by"]: la["size"] for la in
                  json.loads(proc.stdout)["images"][0]["layers"]}
         slot2 = next(v for k, v in sizes.items() if "venvs/cuda12.4 /opt" in k)
