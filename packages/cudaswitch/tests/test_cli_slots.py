@@ -73,7 +73,7 @@ def test_slot_suggest(tmp_path):
     data = json.loads(slot_cli("slot", "suggest", "--cuda", "12.4", "--json", "--no-resolve",
                                env=env).stdout)
     assert data["slot"]["packages"] == ["onnxruntime-gpu==1.26.0"]
-    assert data["slot"]["cudnn"] == "9.*"
+    assert data["slot"]["cudnn"] == "9.5.*"
     man = tmp_path / "cudaswitch.toml"
     man.write_text(text)
     listed = json.loads(slot_cli("slot", "list", "--json",

@@ -281,3 +281,43 @@ def test_a_lock_with_wrong_types_is_exit_2_naming_the_file(tmp_path, how):
     with pytest.raises(UsageError) as e:
         read_lock(m)
     assert str(lock) in str(e.value)
+
+
+# cuDNN's support matrix, as shipped: which series a slot's CUDA release gets
+
+def test_cudnn_rows_carry_the_cuda_range_and_gpus_of_each_build():
+    from cudaswitch.compat.data import cudnn_releases
+
+    rows = {r.series: r for r in cudnn_releases()}
+    b95 = rows[(9, 5)].build_for(12)
+    assert b95 is not None and str(b95.low) == "12.0" and str(b95.high) == "12.6"
+    assert b95.cc_low == (5, 0)
+    b917 = rows[(9, 17)].build_for(12)
+    assert b917 is not None and b917.cc_low == (7, 5)  # the newer 9.x left Maxwell to Volta
+    assert rows[(9, 17)].build_for(11) is None
+
+
+@pytest.mark.parametrize("cuda,want", [("11.8", "8.9.*"), ("12.4", "9.5.*"), ("12.6", "9.5.*"),
+                                       ("12.8", "9.10.*")])
+def test_suggest_picks_the_cudnn_that_serves_every_gpu_of_the_toolkit(cuda, want):
+    s = suggest(cuda, "onnxruntime", {})
+    assert s["slot"]["cudnn"] == want, s
+    assert any(f"cuDNN {want[:-2]}" in n for n in s["notes"]), s["notes"]
+
+
+def test_a_cuda_release_no_listed_cudnn_covers_falls_back_to_the_major():
+    from cudaswitch.slots import suggest_cudnn
+
+    assert suggest_cudnn("13.0", 8) == ("8.*", None)  # no cuDNN 8 was built for CUDA 13
+    assert suggest_cudnn("12.9", 9)[0] == "9.10.*"  # 9.17 lists 12.9 too, from 7.5 only
+
+
+def test_the_recipes_use_the_cudnn_suggest_picks():
+    from cudaswitch.image.recipes import RECIPES
+    from cudaswitch.image.spec import parse_image_manifest
+
+    for name, text in RECIPES.items():
+        im = parse_image_manifest(text, f"recipe {name}", "/nonexistent", env={})
+        for slot in im.slots:
+            want = suggest(slot.cuda, "onnxruntime", {})["slot"]["cudnn"]
+            assert slot.cudnn == want, (name, slot.name, slot.cudnn, want)

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .compat.data import DATA_FILE
+from .compat.data import DATA_FILE, cudnn_releases
 from .errors import NoMatchError, UsageError
 from .host import Host
 from .install.releases import (
@@ -405,6 +405,34 @@ def suggest_ort(major: int) -> str | None:
     return f"onnxruntime-gpu{best[1]}" if best else None
 
 
+def suggest_cudnn(cuda: str, cudnn_major: int) -> tuple[str, str | None]:
+    """The cuDNN series of ``cudnn_major`` for a CUDA ``cuda`` slot, and why: of the series
+    whose support matrix lists a build for that CUDA, the one serving the oldest GPUs, the
+    newest of those; ``M.*`` where the shipped matrix names none. The newest release of a major
+    is not always right: cuDNN 9.17's CUDA 12 build serves compute capability 7.5 and up, so a
+    CUDA 12.4 slot that took the newest 9.x would fail on Pascal and Volta GPUs the toolkit
+    itself runs on."""
+    version = CudaVersion.parse(".".join(cuda.split(".")[:2]))
+    want = (version.major, version.minor)
+    best: tuple[tuple[int, int], tuple[int, int]] | None = None
+    for rel in cudnn_releases():
+        build = rel.build_for(version.major)
+        if rel.series[0] != cudnn_major or build is None:
+            continue
+        if not (build.low.major, build.low.minor) <= want <= (build.high.major, build.high.minor):
+            continue
+        cc = build.cc_low or (99, 0)
+        if best is None or (cc, (-rel.series[0], -rel.series[1])) < \
+                (best[1], (-best[0][0], -best[0][1])):
+            best = (rel.series, cc)
+    if best is None:
+        return f"{cudnn_major}.*", None
+    series = f"{best[0][0]}.{best[0][1]}"
+    gpus = f" (compute capability {best[1][0]}.{best[1][1]} and up)" if best[1] != (99, 0) else ""
+    return f"{series}.*", (f"cuDNN {series}: of the series whose support matrix lists CUDA "
+                           f"{want[0]}.{want[1]}, the newest that serves the oldest GPUs{gpus}")
+
+
 def suggest(cuda: str, for_: str = "onnxruntime", env: Mapping[str, str] | None = None) -> dict:
     """A coherent slot for ``cuda`` from the shipped data, as a manifest table."""
     release = resolve_release(cuda, env)
@@ -417,9 +445,7 @@ def suggest(cuda: str, for_: str = "onnxruntime", env: Mapping[str, str] | None 
         raise UsageError(f"no onnxruntime-gpu on PyPI is built for CUDA {major}")
     build = ort_build_for(_pinned_version(ort[len("onnxruntime-gpu"):]) or "")
     cudnn_major = build.cudnn_major if build else None
-    cudnn = {8: "8.9.*", 9: "9.*"}.get(cudnn_major or 0)
-    if major == 11 and cudnn_major == 9:
-        cudnn = "<=" + LAST_CUDNN_FOR[11]
+    cudnn, cudnn_note = suggest_cudnn(release, cudnn_major) if cudnn_major else (None, None)
     comps = ["cudart", "cublas", "cufft", "curand", "nvrtc", "cudnn"]
     table: dict = {"name": f"cuda{mm}", "cuda": mm, "components": comps}
     if cudnn:
@@ -433,6 +459,8 @@ def suggest(cuda: str, for_: str = "onnxruntime", env: Mapping[str, str] | None 
              "cufft, curand, cublas: libraries the CUDA execution provider links",
              f"TensorRT for CUDA {major}: add \"tensorrt\" to components (tensorrt-cu{major}-libs"
              + (f", last {LAST_TENSORRT_FOR[major]}" if major in LAST_TENSORRT_FOR else "") + ")"]
+    if cudnn_note:
+        notes.insert(1, cudnn_note)
     make_slot(table, "suggested slot", env)  # the suggestion must pass our own validation
     return {"release": release, "slot": table, "notes": notes, "toml": slot_toml(table)}
 

@@ -145,3 +145,64 @@ def catalog() -> Catalog:
 
 def added_within_11() -> dict[str, CudaVersion]:
     return dict(_ADDED_WITHIN_11)
+
+
+@dataclass(frozen=True)
+class CudnnBuild:
+    """One build of a cuDNN release: the CUDA releases it is built for, the lowest compute
+    capability it serves (None: not stated)."""
+
+    cuda_major: int
+    low: CudaVersion
+    high: CudaVersion
+    cc_low: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class CudnnRelease:
+    """A row of cuDNN's support matrix (``cudnn.per_release``)."""
+
+    series: tuple[int, int]
+    builds: tuple[CudnnBuild, ...]
+
+    def build_for(self, cuda_major: int) -> CudnnBuild | None:
+        return next((b for b in self.builds if b.cuda_major == cuda_major), None)
+
+
+_RANGE = re.compile(r"(\d+\.\d+)(?:-(\d+\.\d+))?")
+_CC_IN_TEXT = re.compile(r"CC (\d+)\.(\d+)-\d+\.\d+")
+_CC_FIELD = re.compile(r"\s*(\d+)\.(\d+)-\d+\.\d+")
+
+
+def _cudnn_build(major: int, text: str, row_cc: str) -> CudnnBuild | None:
+    """The first range in the text is the build's (a row naming two builds lists the narrower
+    CUDA range first); a CC range in the text wins over the row's."""
+    m = _RANGE.search(text)
+    if not m:
+        return None
+    low = CudaVersion.parse(m.group(1))
+    high = CudaVersion.parse(m.group(2) or m.group(1))
+    if low.major != major:
+        return None
+    cc = _CC_IN_TEXT.search(text) or _CC_FIELD.match(row_cc)
+    return CudnnBuild(major, low, high, (int(cc.group(1)), int(cc.group(2))) if cc else None)
+
+
+@lru_cache(maxsize=1)
+def cudnn_releases() -> tuple[CudnnRelease, ...]:
+    with open(DATA_FILE, encoding="utf-8") as f:
+        rows = json.load(f)["cudnn"]["per_release"]
+    out = []
+    for row in rows:
+        first = re.match(r"\s*(\d+)\.(\d+)", str(row.get("cudnn", "")))
+        if not first:
+            continue
+        builds = []
+        for key, text in row.items():
+            km = re.fullmatch(r"cuda_(\d+)_build", key)
+            if km:
+                b = _cudnn_build(int(km.group(1)), str(text), str(row.get("cc", "")))
+                if b:
+                    builds.append(b)
+        out.append(CudnnRelease((int(first.group(1)), int(first.group(2))), tuple(builds)))
+    return tuple(sorted(out, key=lambda r: r.series))

@@ -61,12 +61,14 @@ cudnn = "8.9.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_APP_DEPS}]
 
-# onnxruntime-gpu 1.20.x: PyPI build for CUDA 12 and cuDNN 9.
+# onnxruntime-gpu 1.20.x: PyPI build for CUDA 12 and cuDNN 9. cuDNN 9.5 (CUDA 12.0-12.6,
+# compute capability 5.0-9.0), as `slot suggest --cuda 12.4` picks: the newest 9.x serves 7.5
+# and up only.
 [[slot]]
 name = "cuda12.4"
 cuda = "12.4"
 components = {_LIBS}
-cudnn = "9.*"
+cudnn = "9.5.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 
@@ -75,7 +77,7 @@ packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 name = "cuda12.4-trt"
 cuda = "12.4"
 components = {_LIBS}
-cudnn = "9.*"
+cudnn = "9.5.*"
 tensorrt = "10.4.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
@@ -113,11 +115,13 @@ cudnn = "8.9.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_FF_DEPS}]
 
+# cuDNN 9.5, as `slot suggest --cuda 12.4` picks: the newest 9.x serves compute capability
+# 7.5 and up only, where CUDA 12.4 serves 5.0 and up.
 [[slot]]
 name = "cuda12.4"
 cuda = "12.4"
 components = {_LIBS}
-cudnn = "9.*"
+cudnn = "9.5.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_FF_DEPS}]
 '''
