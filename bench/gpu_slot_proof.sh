@@ -48,7 +48,10 @@ y = s.run(None, {"x": x})[0]
 libs = sorted({line.split()[-1] for line in open("/proc/self/maps")
                if "/lib" in line and any(k in line.split()[-1].rsplit("/", 1)[-1] for k in
                ("libcu", "libnvrtc", "libnvJitLink", "libnvinfer", "libonnxruntime_providers"))})
+import ctypes
+cudnn = ctypes.CDLL("libcudnn.so.9").cudnnGetVersion()  # the build this process loaded
 print(json.dumps({"python": sys.executable, "ort": ort.__version__, "providers": s.get_providers(),
+                  "cudnn": cudnn,
                   "out": list(y.shape), "sum": float(y.sum()), "libs": libs}, indent=1))
 EOF
 echo "== exec --slot ort12 --verify --provider cuda"
