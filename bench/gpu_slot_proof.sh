@@ -10,10 +10,11 @@ out=${OUT:-/tmp/gpu-proofs}
 mkdir -p "$out"
 exec > >(tee "$out/slot-proof.log") 2>&1
 root=$PWD
-cd /tmp && cat p/piece* | tar -xf - || exit 1
+test -d /tmp/stack/wh || (cd /tmp && cat p/piece* | tar -xf -) || exit 1
 export PATH=/tmp/stack/bin:$PATH
 cd "$root"
-export PYTHONPATH=${CS_SRC:-$root/packages/cudaswitch/src} CUDASWITCH_HOME=/tmp/cshome
+# cudaswitch runs from source there; its one dependency (pyelftools) is carried to /tmp/pyextra
+export PYTHONPATH=${CS_SRC:-$root/packages/cudaswitch/src}:/tmp/pyextra CUDASWITCH_HOME=/tmp/cshome
 cs() { python3 -m cudaswitch "$@"; }
 echo "== host"; python3 -V; nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 ls /tmp/stack/wh
