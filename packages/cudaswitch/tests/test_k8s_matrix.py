@@ -76,7 +76,7 @@ def test_one_annotated_job_per_slot_valid_and_placed_like_compat(env, tmp_path):
         review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
             "uid": "u1", "operation": "CREATE", "object": pod,
             "resource": {"group": "", "version": "v1", "resource": "pods"}}}
-        status, raw = answer(json.dumps(review).encode(), admit_pod, catalog)
+        status, raw, _ = answer(json.dumps(review).encode(), admit_pod, catalog)
         out = json.loads(raw)
         assert status == 200 and out["response"]["allowed"], out
         placed = patched(pod, out["response"])

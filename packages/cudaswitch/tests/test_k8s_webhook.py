@@ -441,3 +441,37 @@ def test_a_copied_placed_annotation_does_not_skip_placement(server):
     out = patched(forged, admit(client, review(forged)))
     assert out["spec"].get("affinity") == placed["spec"]["affinity"]
     assert not pod_affinity_matches(out, NODES["t4-470"])
+
+
+def _split(answer: bytes) -> tuple[bytes, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(next(h.split(b":")[1] for h in head.split(b"\r\n")
+                      if h.lower().startswith(b"content-length:")))
+    return head, body[:length]
+
+
+def test_a_placed_pod_is_answered_as_gzip_to_a_client_that_takes_it(server):
+    """The apiserver's Go client asks for gzip; the answer must decode to exactly the plain one."""
+    import gzip
+
+    body = _raw(review(pod({"cudaswitch.io/runtime": "facefusion-cuda12"})))
+    plain_head, plain = _split(_raw_exchange(server, _request(body, extra=b"Connection: close\r\n")))
+    gz_head, gz = _split(_raw_exchange(server, _request(
+        body, extra=b"Accept-Encoding: gzip\r\nConnection: close\r\n")))
+    assert b"Content-Encoding" not in plain_head and plain.startswith(b"{")
+    assert b"\r\nContent-Encoding: gzip" in gz_head and b"\r\nVary: Accept-Encoding" in gz_head
+    assert gzip.decompress(gz) == plain
+    assert len(gz) * 5 < len(plain), (len(gz), len(plain))
+    # refused by q=0, the answer stays plain
+    head, again = _split(_raw_exchange(server, _request(
+        body, extra=b"Accept-Encoding: gzip;q=0, identity\r\nConnection: close\r\n")))
+    assert b"Content-Encoding" not in head and again == plain
+
+
+def test_small_answers_stay_plain_even_when_gzip_is_taken(server):
+    client, _, _ = server
+    for obj in (pod(), pod({"cudaswitch.io/runtime": "no-such-runtime"})):
+        r = client.post(MUTATE_PODS_PATH, json=review(obj), headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and "content-encoding" not in r.headers, r.headers
+    r = client.post(MUTATE_PODS_PATH, content=b"{", headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 400 and "content-encoding" not in r.headers

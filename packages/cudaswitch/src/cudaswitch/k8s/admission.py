@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 
 from .crd import API_VERSION, GROUP, KIND, PLURAL
+from .gzipped import gzip_join
 from .mutate import Decision, deny, mutate_pod
 from .placement import PlacementError
 from .runtime import Catalog, request_from_object
@@ -123,11 +124,14 @@ Handler = Callable[[Mapping, Catalog], Decision]
 
 
 _PATCH = "\x00patch\x00"
+GZIP_FROM = 1024  # a smaller answer is not worth an encoding
 
 
-def review_response(uid: str, decision: Decision) -> bytes:
-    """The review's JSON. The patch (base64, tens of KB) is spliced in last rather than run
-    through the JSON encoder, which would scan it character by character on every request."""
+def review_response(uid: str, decision: Decision, gzip: bool = False) -> tuple[bytes, bool]:
+    """The review's JSON, and whether it is gzip (asked for by ``gzip`` and worth it). The
+    patch (base64, tens of KB) is spliced in last rather than run through the JSON encoder,
+    which would scan it character by character on every request; as gzip, its big pieces are
+    deflated once per runtime (``gzipped``)."""
     response: dict = {"uid": uid, "allowed": decision.allowed}
     if not decision.allowed:
         response["status"] = {"code": decision.code, "message": decision.message,
@@ -139,23 +143,28 @@ def review_response(uid: str, decision: Decision) -> bytes:
         response["patch"] = _PATCH  # the last string of the document: see rpartition below
     text = json.dumps({"apiVersion": REVIEW_API, "kind": "AdmissionReview",
                        "response": response}, separators=(",", ":"))
-    if decision.patch:
-        head, _, tail = text.rpartition(json.dumps(_PATCH))
-        text = f'{head}"{decision.patch_base64}"{tail}'
-    return text.encode()
+    if not decision.patch:
+        return text.encode(), False
+    head, _, tail = text.rpartition(json.dumps(_PATCH))
+    if gzip and decision.patch_size >= GZIP_FROM:
+        return gzip_join([f'{head}"'.encode(), *decision.patch_base64_parts(),
+                          f'"{tail}'.encode()]), True
+    return f'{head}"{decision.patch_base64}"{tail}'.encode(), False
 
 
 def _error(message: str) -> bytes:
     return json.dumps({"error": message}, separators=(",", ":")).encode()
 
 
-def answer(body: bytes, handler: Handler, catalog: Catalog) -> tuple[int, bytes]:
-    """(HTTP status, JSON body) for one request body: 200 and a review, or 400 and why."""
+def answer(body: bytes, handler: Handler, catalog: Catalog,
+           gzip: bool = False) -> tuple[int, bytes, bool]:
+    """(HTTP status, JSON body, whether the body is gzip) for one request body: 200 and a
+    review, or 400 and why."""
     try:
         uid, request = parse_review(body)
-        return 200, review_response(uid, handler(request, catalog))
+        return 200, *review_response(uid, handler(request, catalog), gzip)
     except ReviewError as e:
-        return 400, _error(str(e))
+        return 400, _error(str(e)), False
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         # a shape check above missed a case: still the input's fault, still not an allow
-        return 400, _error(f"malformed AdmissionReview ({type(e).__name__}: {e})")
+        return 400, _error(f"malformed AdmissionReview ({type(e).__name__}: {e})"), False

@@ -24,6 +24,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .gzipped import accepts_gzip
+
 log = logging.getLogger("cudaswitch.webhook")
 MAX_HEAD = 16 * 1024
 IDLE_SECONDS = 60.0
@@ -49,6 +51,7 @@ class Head:
     length: int
     keep_alive: bool
     expect_continue: bool
+    gzip: bool = False
 
 
 def parse_head(raw: bytes, max_body: int) -> Head:
@@ -60,7 +63,7 @@ def parse_head(raw: bytes, max_body: int) -> Head:
     method, target, version = parts
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise HttpError(505, "only HTTP/1.1 and HTTP/1.0 are served")
-    lengths, connection, expect = set(), b"", b""
+    lengths, connection, expect, accept = set(), b"", b"", b""
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon or not _TOKEN.match(name):
@@ -75,6 +78,8 @@ def parse_head(raw: bytes, max_body: int) -> Head:
             connection = value.lower()
         elif name == b"expect":
             expect = value.lower()
+        elif name == b"accept-encoding":
+            accept = value
     if len(lengths) > 1:
         raise HttpError(400, "Content-Length given twice with different values")
     text = lengths.pop() if lengths else b"0"
@@ -85,7 +90,7 @@ def parse_head(raw: bytes, max_body: int) -> Head:
         raise HttpError(400, f"body is {length} bytes, over the {max_body} byte limit")
     keep = b"close" not in connection if version == b"HTTP/1.1" else b"keep-alive" in connection
     return Head(method.decode("ascii"), target.split(b"?", 1)[0].decode("latin-1"), length,
-                keep, expect == b"100-continue")
+                keep, expect == b"100-continue", accepts_gzip(accept))
 
 
 def response_bytes(status: int, body: bytes, close: bool = False,
@@ -102,8 +107,8 @@ def error_body(message: str) -> bytes:
     return json.dumps({"error": message}, separators=(",", ":")).encode()
 
 
-# (method, path, body) -> (status, JSON body, extra headers)
-Respond = Callable[[str, str, bytes], tuple[int, bytes, tuple[tuple[str, str], ...]]]
+# (method, path, body, client takes gzip) -> (status, JSON body, extra headers)
+Respond = Callable[[str, str, bytes, bool], tuple[int, bytes, tuple[tuple[str, str], ...]]]
 
 
 class Http1Protocol(asyncio.Protocol):
@@ -186,7 +191,7 @@ class Http1Protocol(asyncio.Protocol):
             del self.buf[:end]
             self.head = None
             try:
-                status, payload, extra = self.respond(head.method, head.path, body)
+                status, payload, extra = self.respond(head.method, head.path, body, head.gzip)
             except Exception as e:  # a bug here must not drop the connection unanswered
                 log.exception("%s %s failed", head.method, head.path)
                 status, payload, extra = 500, error_body(f"internal error: {type(e).__name__}"), ()

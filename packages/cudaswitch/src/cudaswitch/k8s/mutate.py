@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .gzipped import Deflated, deflate_once
 from .placement import (
     PlacementError,
     RuntimeRequest,
@@ -61,7 +62,19 @@ class Decision:
 
     @property
     def patch_base64(self) -> str:
-        return "".join(_base64_cached(p) if len(p) > 1024 else _base64(p) for p in self.patch)
+        return "".join(_base64_cached(p) if len(p) > _BIG else _base64(p) for p in self.patch)
+
+    @property
+    def patch_size(self) -> int:
+        return sum(len(p) for p in self.patch)
+
+    def patch_base64_parts(self) -> list[bytes | Deflated]:
+        """The base64 in pieces for a gzip answer: the big ones deflated once and reused."""
+        return [_deflated_cached(p) if len(p) > _BIG else _base64(p).encode("ascii")
+                for p in self.patch]
+
+
+_BIG = 1024
 
 
 def _base64(piece: str) -> str:
@@ -72,6 +85,11 @@ def _base64(piece: str) -> str:
 def _base64_cached(piece: str) -> str:
     """For the big pieces, which are the same string objects every time (hash kept)."""
     return _base64(piece)
+
+
+@lru_cache(maxsize=256)
+def _deflated_cached(piece: str) -> Deflated:
+    return deflate_once(_base64_cached(piece).encode("ascii"))
 
 
 def _piece(sep: str, op_json: str) -> str:

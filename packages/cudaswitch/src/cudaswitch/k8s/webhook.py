@@ -28,20 +28,23 @@ VALIDATE_RUNTIMES_PATH = "/validate/cudaruntimes"
 ROUTES: dict[str, Handler] = {MUTATE_PODS_PATH: admit_pod, VALIDATE_RUNTIMES_PATH: validate_runtime}
 HEALTH_PATHS = ("/healthz", "/readyz")
 log = logging.getLogger("cudaswitch.webhook")
+_GZIP_HEADERS = (("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding"))
 _SERVED = ", ".join([*(f"POST {p}" for p in ROUTES), *(f"GET {p}" for p in HEALTH_PATHS)])
 
 
 def responder(catalog: Callable[[], Catalog]):
-    """(method, path, body) -> (status, JSON body, extra headers) for this server's paths."""
-    def respond(method: str, path: str, body: bytes):
+    """(method, path, body, client takes gzip) -> (status, JSON body, extra headers) for this
+    server's paths. A placed pod's review is answered as gzip when the client takes it (the
+    apiserver does); every other answer is too small to be worth it."""
+    def respond(method: str, path: str, body: bytes, gzip: bool = False):
         handler = ROUTES.get(path)
         if handler is not None:
             if method != "POST":
                 return 405, error_body(f"{path} takes POST"), (("Allow", "POST"),)
-            status, data = answer(body, handler, catalog())
+            status, data, gzipped = answer(body, handler, catalog(), gzip)
             if status != 200:
                 log.warning("%s %s: %s", method, path, data[:300].decode(errors="replace"))
-            return status, data, ()
+            return status, data, _GZIP_HEADERS if gzipped else ()
         if path in HEALTH_PATHS:
             if method not in ("GET", "HEAD"):
                 return 405, error_body(f"{path} takes GET"), (("Allow", "GET"),)
