@@ -3,6 +3,7 @@ with Kubernetes' semantics, GFD label sets for realistic nodes, and the helm bin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -154,29 +155,53 @@ def make_certs(folder: Path, names: tuple[str, ...] = ("localhost",),
 
 
 def start_server(argv: list[str], env: dict | None = None, timeout: float = 30.0):
-    """Start a server process that prints ``listening on URL`` on stderr; (process, url)."""
+    """Start a server process that prints ``listening on URL`` on stderr; (process, url).
+    Its stderr is read from the descriptor (no buffered reader to hide a line that came in
+    the same chunk as the one before); after the line, the rest stays for the test."""
     import select
     import time
 
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True, env=env)
-    deadline = time.monotonic() + timeout
     assert proc.stderr is not None
-    seen = []
+    fd = proc.stderr.fileno()
+    deadline = time.monotonic() + timeout
+    seen = b""
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            line = proc.stderr.readline()
-            if not line and proc.poll() is not None:
+        if select.select([fd], [], [], 0.5)[0]:
+            chunk = os.read(fd, 1)
+            if not chunk:
                 break
-            seen.append(line)
-            if "listening on " in line:
-                return proc, line.split("listening on ", 1)[1].strip()
+            seen += chunk
+            if chunk == b"\n" and b"listening on " in seen.splitlines()[-1]:
+                url = seen.splitlines()[-1].decode().split("listening on ", 1)[1].strip()
+                return proc, url
         elif proc.poll() is not None:
             break
+    _kill_group(proc)
+    raise AssertionError("server did not start:\n" + seen.decode(errors="replace"))
+
+
+def _kill_group(proc) -> None:
+    """The server and any worker it forked (they share its stderr, which would stay open)."""
+    import signal
+
+    for pid in _descendants(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.kill()
-    raise AssertionError("server did not start:\n" + "".join(seen) +
-                         (proc.stderr.read() if proc.stderr else ""))
+    proc.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                out += [int(child), *_descendants(int(child))]
+    except OSError:
+        pass
+    return out
 
 
 def stop(proc) -> None:
@@ -184,5 +209,4 @@ def stop(proc) -> None:
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _kill_group(proc)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -455,7 +457,8 @@ def test_a_placed_pod_is_answered_as_gzip_to_a_client_that_takes_it(server):
     import gzip
 
     body = _raw(review(pod({"cudaswitch.io/runtime": "facefusion-cuda12"})))
-    plain_head, plain = _split(_raw_exchange(server, _request(body, extra=b"Connection: close\r\n")))
+    plain_head, plain = _split(_raw_exchange(server, _request(
+        body, extra=b"Connection: close\r\n")))
     gz_head, gz = _split(_raw_exchange(server, _request(
         body, extra=b"Accept-Encoding: gzip\r\nConnection: close\r\n")))
     assert b"Content-Encoding" not in plain_head and plain.startswith(b"{")
@@ -475,3 +478,81 @@ def test_small_answers_stay_plain_even_when_gzip_is_taken(server):
         assert r.status_code == 200 and "content-encoding" not in r.headers, r.headers
     r = client.post(MUTATE_PODS_PATH, content=b"{", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 400 and "content-encoding" not in r.headers
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(p) for p in (task / "children").read_text().split()]
+    return kids
+
+
+def _listening_inodes(port: int) -> set[str]:
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                out.add(f[9])
+    return out
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    got = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            got.add(target[8:-1])
+    return got
+
+
+def test_workers_share_the_port_and_a_dead_worker_stops_them_all(tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "k8s", "webhook", "--cert",
+            str(certs["cert"]), "--key", str(certs["key"]), "--port", "0", "--runtimes",
+            str(EXAMPLES), "--workers", "2"]
+    proc, url = start_server(argv)
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        kids = _children(proc.pid)
+        assert len(kids) == 2, kids
+        listening = _listening_inodes(port)
+        # each worker holds its own listening socket on the one port; the parent holds none
+        owned = [_socket_inodes(k) & listening for k in kids]
+        assert all(len(o) == 1 for o in owned) and owned[0] != owned[1], owned
+        assert not _socket_inodes(proc.pid) & listening
+        ctx = ssl.create_default_context(cafile=str(certs["ca"]))
+        body = review(pod({"cudaswitch.io/runtime": "facefusion-cuda12"}))
+        for _ in range(8):  # a new connection each time, as many apiservers would open
+            with httpx.Client(base_url=url.replace("127.0.0.1", "localhost"), verify=ctx,
+                              timeout=20) as client:
+                assert "patch" in admit(client, body)
+        os.kill(kids[0], signal.SIGKILL)
+        assert proc.wait(20) == 1
+        err = proc.stderr.read()
+        assert f"worker {kids[0]} exited (signal 9)" in err, err
+        for k in kids:
+            assert not Path(f"/proc/{k}").exists() or \
+                Path(f"/proc/{k}/stat").read_text().split()[2] == "Z", k
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+
+
+def test_workers_stop_cleanly_on_sigterm_and_bad_counts_are_refused(tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    argv = [sys.executable, "-m", "cudaswitch.cli.main", "k8s", "webhook", "--cert",
+            str(certs["cert"]), "--key", str(certs["key"]), "--port", "0", "--runtimes",
+            str(EXAMPLES)]
+    proc, _ = start_server([*argv, "--workers", "3"])
+    kids = _children(proc.pid)
+    assert len(kids) == 3
+    proc.terminate()
+    assert proc.wait(20) == 0
+    assert all(not Path(f"/proc/{k}").exists() for k in kids), kids
+    for bad in ("0", "-1", "100000"):
+        r = subprocess.run([*argv, "--workers", bad], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "--workers" in r.stderr and "Traceback" not in r.stderr

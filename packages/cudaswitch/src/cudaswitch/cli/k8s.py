@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--refresh", type=float, default=10.0, help="seconds between listings")
     w.add_argument("--image", action="append", default=[], metavar="REPO",
                    help="another multi-CUDA image repository pods may use (repeatable)")
+    w.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="server processes sharing the port, one per core the pod is given "
+                        "(default 1)")
     w.set_defaults(func=run_webhook)
 
     o = k.add_parser("operator", help="run the operator (kopf): keeps CudaRuntime status current")
@@ -138,11 +141,14 @@ def run_webhook(args: argparse.Namespace) -> int:
     from ..k8s.placement import PlacementError
     from ..k8s.sources import ClusterCatalog, catalog_from_file
     from ..k8s.webhook import run, serve
+    from ..k8s.workers import MAX_WORKERS, run_workers
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: not a port (0-65535)")
-    background: tuple = ()
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers {args.workers}: give 1 to {MAX_WORKERS} (one per core "
+                         f"the webhook may use)")
     try:
         if args.runtimes:
             cat = catalog_from_file(args.runtimes, args.image)
@@ -153,8 +159,17 @@ def run_webhook(args: argparse.Namespace) -> int:
                 return cat
         else:
             source = ClusterCatalog(load_config(), args.image)
-            background = (source.poll(args.refresh),)
-        run(serve(source, args.host, args.port, args.cert, args.key, background=background))
+
+        def serve_on(sock=None, ready=None) -> int:
+            background = () if args.runtimes else (source.poll(args.refresh),)
+            run(serve(source, args.host, args.port, args.cert, args.key, ready=ready,
+                      background=background, sock=sock))
+            return 0
+
+        if args.workers == 1:
+            return serve_on()
+        return run_workers(args.workers, args.host, args.port, serve_on,
+                           lambda line: print(line, file=sys.stderr, flush=True))
     except (OSError, PlacementError, ApiError) as e:
         raise CudaswitchError(f"webhook: {e}") from e
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import ssl
 import sys
 from collections.abc import Callable, Coroutine
@@ -90,12 +91,17 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 
 async def serve(catalog: Callable[[], Catalog], host: str, port: int, cert: str, key: str,
                 ready: Callable[[str], None] | None = None,
-                background: tuple = ()) -> None:
+                background: tuple = (), sock: socket.socket | None = None) -> None:
+    """Serve until cancelled; on ``sock`` (already listening: a worker's) when given."""
     ctx = tls_context(cert, key)
     respond = responder(catalog)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Http1Protocol(respond, MAX_BODY), host, port,
-                                      ssl=ctx, backlog=1024, reuse_address=True)
+    if sock is not None:
+        server = await loop.create_server(lambda: Http1Protocol(respond, MAX_BODY), sock=sock,
+                                          ssl=ctx, backlog=1024)
+    else:
+        server = await loop.create_server(lambda: Http1Protocol(respond, MAX_BODY), host, port,
+                                          ssl=ctx, backlog=1024, reuse_address=True)
     bound = server.sockets[0].getsockname()[1] if server.sockets else port
     tasks = [asyncio.ensure_future(_reload_certs(ctx, cert, key, 60.0)),
              *(asyncio.ensure_future(b) for b in background)]
