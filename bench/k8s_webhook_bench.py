@@ -12,7 +12,13 @@ every kopf operator's webhooks run on) with a trivial handler that allows the re
 patches nothing: kopf at its cheapest. The servers take turns, alternating order each round,
 so a busy machine weighs on both; the ratio is computed per round.
 
-    uv run python bench/k8s_webhook_bench.py --duration 10 --rounds 3
+    uv run python bench/k8s_webhook_bench.py --duration 10 --rounds 3 [--workers 2]
+
+Every request carries ``Accept-Encoding: gzip``, as kube-apiserver's Go client sends it (to
+both servers; ``--identity`` leaves it out): cudaswitch then answers a placed pod with ~2 KB of
+gzip instead of ~35 KB, and kopf's server answers as it always does. ``--workers N`` runs
+cudaswitch's webhook as N processes on the port (kopf's ``WebhookServer`` is one); its CPU
+figure is all of them together.
 
 Prints a table and, with ``--json``, the raw figures. Any non-2xx answer or socket error
 during a measurement is reported next to the figures (a fast wrong answer is not a result).
@@ -69,6 +75,9 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+if os.getenv("BENCH_GZIP") == "1" then
+    wrk.headers["Accept-Encoding"] = "gzip"  -- as kube-apiserver's Go client sends it
+end
 """
 
 
@@ -161,11 +170,19 @@ def start(argv: list[str], env: dict, timeout: float = 60.0) -> tuple[subprocess
     raise SystemExit(f"server did not start: {argv[:4]}\n{''.join(seen)[-2000:]}")
 
 
-def post(url: str, body: bytes, ca: Path) -> dict:
+def post(url: str, body: bytes, ca: Path, gzip_ok: bool = False) -> tuple[dict, int]:
+    """The answer (decoded from gzip where the server sent it) and its size on the wire."""
+    import gzip
+
     ctx = ssl.create_default_context(cafile=str(ca))
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if gzip_ok:
+        headers["Accept-Encoding"] = "gzip"
+    req = urllib.request.Request(url, data=body, headers=headers)
     with urllib.request.urlopen(req, context=ctx, timeout=20) as r:
-        return json.load(r)
+        raw = r.read()
+        data = gzip.decompress(raw) if r.headers.get("Content-Encoding") == "gzip" else raw
+        return json.loads(data), len(raw)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -179,17 +196,22 @@ def _ms(text: str) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (``/proc/PID/stat``)."""
+    """User + system CPU time of a process and its live children (a server's workers) so far
+    (``/proc/PID/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        total += sum(cpu_seconds(int(c)) for c in (task / "children").read_text().split())
+    return total
 
 
 def wrk(url: str, body_file: Path, script: Path, duration: int, connections: int,
-        threads: int, server_pid: int) -> dict:
+        threads: int, server_pid: int, gzip_ok: bool = True) -> dict:
     cpu0, tool0 = cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
                           "--latency", "--timeout", "5s", "-s", str(script), url],
-                         env={**os.environ, "BENCH_BODY": str(body_file)},
+                         env={**os.environ, "BENCH_BODY": str(body_file),
+                              "BENCH_GZIP": "1" if gzip_ok else "0"},
                          capture_output=True, text=True, timeout=duration + 60)
     server_cpu = cpu_seconds(server_pid) - cpu0
     tool1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -239,6 +261,11 @@ def main() -> int:
     ap.add_argument("--cuda", metavar="SPEC",
                     help="annotate the pod cudaswitch.io/cuda: SPEC instead of the runtime "
                          "facefusion-cuda12 (CUDA 12.4), e.g. 12 for a shorter affinity")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="cudaswitch k8s webhook --workers N (kopf's server is one process)")
+    ap.add_argument("--identity", action="store_true",
+                    help="send no Accept-Encoding (kube-apiserver sends gzip; so does the "
+                         "bench by default, to every server)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -260,21 +287,24 @@ def main() -> int:
             procs["cudaswitch"], url = start([
                 sys.executable, "-m", "cudaswitch.cli.main", "k8s", "webhook", "--cert",
                 str(certs["cert"]), "--key", str(certs["key"]), "--port", "0", "--runtimes",
-                str(EXAMPLES)], env)
+                str(EXAMPLES), "--workers", str(args.workers)], env)
             targets = {"cudaswitch": url.replace("127.0.0.1", "localhost") + "/mutate/pods"}
             for loop in loops:
                 name = "kopf" if loop == "asyncio" else f"kopf+{loop}"
                 procs[name], url = start([sys.executable, str(kopf_script), str(certs["cert"]),
                                           str(certs["key"]), str(free_port()), loop], env)
                 targets[name] = url.replace("127.0.0.1", "localhost") + "/bench"
-            check = post(targets["cudaswitch"], body, certs["ca"])["response"]
+            plain_answer, response_bytes = post(targets["cudaswitch"], body, certs["ca"])
+            check = plain_answer["response"]
             if not (check["allowed"] and check.get("patchType") == "JSONPatch"):
                 raise SystemExit(f"cudaswitch did not place the pod: {check}")
+            gz_answer, gzip_bytes = post(targets["cudaswitch"], body, certs["ca"], True)
+            if gz_answer["response"]["patch"] != check["patch"]:
+                raise SystemExit("cudaswitch's gzip answer differs from its plain one")
             for name in targets:
-                if name.startswith("kopf") and not post(targets[name], body,
-                                                        certs["ca"])["response"]["allowed"]:
+                if name.startswith("kopf") and not post(targets[name], body, certs["ca"],
+                                                        True)[0]["response"]["allowed"]:
                     raise SystemExit(f"{name}: the trivial handler did not allow")
-            response_bytes = len(json.dumps(check))
             bodies = dict.fromkeys(targets, body_file)
             pids = {k: p.pid for k, p in procs.items()}
             if args.passthrough:
@@ -290,7 +320,7 @@ def main() -> int:
                 for name in order:
                     results[name].append(wrk(targets[name], bodies[name], script,
                                              args.duration, args.connections, args.threads,
-                                             pids[name]))
+                                             pids[name], not args.identity))
         finally:
             for p in procs.values():
                 p.terminate()
@@ -307,7 +337,9 @@ def main() -> int:
         "command": " ".join(["uv run python bench/k8s_webhook_bench.py", *sys.argv[1:]]),
         "duration_s": args.duration, "rounds": args.rounds, "connections": args.connections,
         "wrk_threads": args.threads, "request_bytes": len(body),
-        "cudaswitch_response_bytes": response_bytes, "cpus": os.cpu_count(),
+        "cudaswitch_response_bytes": response_bytes, "cudaswitch_gzip_bytes": gzip_bytes,
+        "accept_encoding": "identity" if args.identity else "gzip",
+        "cudaswitch_workers": args.workers, "cpus": os.cpu_count(),
         "load_1m_before_and_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "rounds_detail": results,
         "median": {k: {m: round(statistics.median(r[m] for r in v), 2)
@@ -331,7 +363,9 @@ def main() -> int:
         for k, v in summary["median"].items()))
     print(f"ratio cudaswitch / faster kopf, per round: {summary['ratio_to_faster_kopf_per_round']}"
           f" (median {summary['ratio_median']}); request {len(body)} B, cudaswitch response "
-          f"{response_bytes} B; 1-minute load before/after "
+          f"{response_bytes} B ({gzip_bytes} B as gzip; the load asked for "
+          f"{summary['accept_encoding']}); cudaswitch workers {args.workers}; 1-minute load "
+          f"before/after "
           f"{summary['load_1m_before_and_after']}")
     return 0
 
