@@ -136,10 +136,19 @@ def test_rbac_is_least_privilege(helm):
     ("webhook.failurePolicy=Sometimes", "failurePolicy"),
     ("webhook.timeoutSeconds=60", "timeoutSeconds"),
     ("webhook.replicaz=3", "replicaz"),
+    ("webhook.workers=0", "workers"),
+    ("webhook.workers=65", "workers"),
     ("certificates.certManager.enabled=false", "existingSecret is required"),
 ])
 def test_bad_values_are_refused(helm, bad, needle):
     assert needle in render(helm, bad, ok=False)
+
+
+def test_webhook_workers_reach_the_server(helm):
+    docs = render(helm, "webhook.workers=4")
+    (dep,) = [d for d in docs if d["kind"] == "Deployment" and "webhook" in d["metadata"]["name"]]
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--workers=4" in args, args
 
 
 def test_chart_crd_is_the_code_crd(helm):
