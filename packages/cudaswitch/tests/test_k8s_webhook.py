@@ -556,3 +556,14 @@ def test_workers_stop_cleanly_on_sigterm_and_bad_counts_are_refused(tmp_path):
     for bad in ("0", "-1", "100000"):
         r = subprocess.run([*argv, "--workers", bad], capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and "--workers" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_bad_certificate_is_refused_before_any_worker_starts(tmp_path, workers):
+    certs = make_certs(tmp_path / "certs")
+    r = subprocess.run([sys.executable, "-m", "cudaswitch.cli.main", "k8s", "webhook",
+                        "--cert", str(certs["key"]), "--key", str(certs["key"]), "--port", "0",
+                        "--runtimes", str(EXAMPLES), "--workers", workers],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "--cert" in r.stderr and "Traceback" not in r.stderr and "worker" not in r.stderr

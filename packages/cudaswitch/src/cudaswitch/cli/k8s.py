@@ -140,7 +140,7 @@ def run_webhook(args: argparse.Namespace) -> int:
     from ..k8s.apiclient import ApiError, load_config
     from ..k8s.placement import PlacementError
     from ..k8s.sources import ClusterCatalog, catalog_from_file
-    from ..k8s.webhook import run, serve
+    from ..k8s.webhook import run, serve, tls_context
     from ..k8s.workers import MAX_WORKERS, run_workers
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -149,6 +149,11 @@ def run_webhook(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= MAX_WORKERS:
         raise UsageError(f"--workers {args.workers}: give 1 to {MAX_WORKERS} (one per core "
                          f"the webhook may use)")
+    try:  # here, once, so that no worker starts with a pair it cannot load
+        tls_context(args.cert, args.key)
+    except OSError as e:  # ssl.SSLError is one
+        raise UsageError(f"--cert {args.cert} / --key {args.key}: cannot load them as a PEM "
+                         f"certificate and its private key ({e})") from e
     try:
         if args.runtimes:
             cat = catalog_from_file(args.runtimes, args.image)
