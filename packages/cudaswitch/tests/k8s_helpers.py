@@ -193,15 +193,19 @@ def _kill_group(proc) -> None:
     proc.wait()
 
 
-def _descendants(pid: int) -> list[int]:
-    out: list[int] = []
+def children(pid: int) -> list[int]:
+    """A process's live children (``/proc/PID/task/*/children``); none once it is gone."""
+    kids: list[int] = []
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                out += [int(child), *_descendants(int(child))]
+            kids += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
         pass
-    return out
+    return kids
+
+
+def _descendants(pid: int) -> list[int]:
+    return [d for c in children(pid) for d in (c, *_descendants(c))]
 
 
 def stop(proc) -> None:

@@ -17,7 +17,14 @@ from pathlib import Path
 import httpx
 import jsonpatch
 import pytest
-from k8s_helpers import gfd_labels, make_certs, pod_affinity_matches, start_server, stop
+from k8s_helpers import (
+    children,
+    gfd_labels,
+    make_certs,
+    pod_affinity_matches,
+    start_server,
+    stop,
+)
 
 from cudaswitch.k8s import gfd
 from cudaswitch.k8s.placement import node_verdict
@@ -480,13 +487,6 @@ def test_small_answers_stay_plain_even_when_gzip_is_taken(server):
     assert r.status_code == 400 and "content-encoding" not in r.headers
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids += [int(p) for p in (task / "children").read_text().split()]
-    return kids
-
-
 def _listening_inodes(port: int) -> set[str]:
     out = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -517,7 +517,7 @@ def test_workers_share_the_port_and_a_dead_worker_stops_them_all(tmp_path):
     proc, url = start_server(argv)
     try:
         port = int(url.rsplit(":", 1)[1])
-        kids = _children(proc.pid)
+        kids = children(proc.pid)
         assert len(kids) == 2, kids
         listening = _listening_inodes(port)
         # each worker holds its own listening socket on the one port; the parent holds none
@@ -548,7 +548,7 @@ def test_workers_stop_cleanly_on_sigterm_and_bad_counts_are_refused(tmp_path):
             str(certs["cert"]), "--key", str(certs["key"]), "--port", "0", "--runtimes",
             str(EXAMPLES)]
     proc, _ = start_server([*argv, "--workers", "3"])
-    kids = _children(proc.pid)
+    kids = children(proc.pid)
     assert len(kids) == 3
     proc.terminate()
     assert proc.wait(20) == 0

@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .compat.data import DATA_FILE, cudnn_releases
+from .compat.data import cudnn_releases
+from .compat.data import raw as compat_data
 from .errors import NoMatchError, UsageError
 from .host import Host
 from .install.releases import (
@@ -208,8 +209,7 @@ def _pattern_matches(pattern: str, version: tuple[int, ...]) -> bool:
 @lru_cache(maxsize=1)
 def ort_builds() -> tuple[OrtBuild, ...]:
     """The PyPI builds, most specific first: wheel metadata, then the docs tables."""
-    with open(DATA_FILE, encoding="utf-8") as f:
-        raw = json.load(f)["onnxruntime_gpu"]
+    raw = compat_data()["onnxruntime_gpu"]
     out: list[OrtBuild] = []
     for row in raw.get("pypi_metadata", []):
         extra = str(row.get("cuda_extra") or "")
@@ -414,23 +414,20 @@ def suggest_cudnn(cuda: str, cudnn_major: int) -> tuple[str, str | None]:
     itself runs on."""
     version = CudaVersion.parse(".".join(cuda.split(".")[:2]))
     want = (version.major, version.minor)
-    best: tuple[tuple[int, int], tuple[int, int]] | None = None
+    fits = []  # (lowest compute capability served, series)
     for rel in cudnn_releases():
         build = rel.build_for(version.major)
-        if rel.series[0] != cudnn_major or build is None:
-            continue
-        if not (build.low.major, build.low.minor) <= want <= (build.high.major, build.high.minor):
-            continue
-        cc = build.cc_low or (99, 0)
-        if best is None or (cc, (-rel.series[0], -rel.series[1])) < \
-                (best[1], (-best[0][0], -best[0][1])):
-            best = (rel.series, cc)
-    if best is None:
+        if rel.series[0] == cudnn_major and build is not None and \
+                (build.low.major, build.low.minor) <= want <= (build.high.major, build.high.minor):
+            fits.append((build.cc_low, rel.series))
+    if not fits:
         return f"{cudnn_major}.*", None
-    series = f"{best[0][0]}.{best[0][1]}"
-    gpus = f" (compute capability {best[1][0]}.{best[1][1]} and up)" if best[1] != (99, 0) else ""
-    return f"{series}.*", (f"cuDNN {series}: of the series whose support matrix lists CUDA "
-                           f"{want[0]}.{want[1]}, the newest that serves the oldest GPUs{gpus}")
+    # the oldest GPUs first (an unstated range last), then the newest series
+    cc, (major, minor) = min(fits, key=lambda f: (f[0] or (99, 0), -f[1][0], -f[1][1]))
+    gpus = f" (compute capability {cc[0]}.{cc[1]} and up)" if cc else ""
+    return f"{major}.{minor}.*", (f"cuDNN {major}.{minor}: of the series whose support matrix "
+                                  f"lists CUDA {want[0]}.{want[1]}, the newest that serves the "
+                                  f"oldest GPUs{gpus}")
 
 
 def suggest(cuda: str, for_: str = "onnxruntime", env: Mapping[str, str] | None = None) -> dict:

@@ -71,8 +71,8 @@ def spec_target(spec: VersionSpec, origin: str, toolkits: Sequence[Toolkit],
     matches.sort(key=lambda t: t.version.parts if t.version else (), reverse=True)
     judged = [(t, verdict_for(t.version, host, compat_driver_in(t.root, host)))
               for t in matches if t.version is not None]
-    why = [f"requested {_asked(spec, origin)}" if origin != NOTHING_REQUESTED
-           else f"nothing requested, so {spec}",
+    why = [f"nothing requested, so {spec}" if origin == NOTHING_REQUESTED
+           else f"requested {spec} (from {origin})",
            f"{len(matches)} installed toolkit(s) match: "
            + ", ".join(f"{t.shown_version} [{v.kind}]" for t, v in judged)]
     runnable = [t for t, v in judged if v.runnable]

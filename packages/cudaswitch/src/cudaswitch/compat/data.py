@@ -138,9 +138,16 @@ def build_catalog(raw: dict) -> Catalog:
 
 
 @lru_cache(maxsize=1)
-def catalog() -> Catalog:
+def raw() -> dict:
+    """``nvidia.json`` as parsed, read once per process for every reader of it (treat as
+    read-only)."""
     with open(DATA_FILE, encoding="utf-8") as f:
-        return build_catalog(json.load(f))
+        return json.load(f)
+
+
+@lru_cache(maxsize=1)
+def catalog() -> Catalog:
+    return build_catalog(raw())
 
 
 def added_within_11() -> dict[str, CudaVersion]:
@@ -190,10 +197,8 @@ def _cudnn_build(major: int, text: str, row_cc: str) -> CudnnBuild | None:
 
 @lru_cache(maxsize=1)
 def cudnn_releases() -> tuple[CudnnRelease, ...]:
-    with open(DATA_FILE, encoding="utf-8") as f:
-        rows = json.load(f)["cudnn"]["per_release"]
     out = []
-    for row in rows:
+    for row in raw()["cudnn"]["per_release"]:
         first = re.match(r"\s*(\d+)\.(\d+)", str(row.get("cudnn", "")))
         if not first:
             continue

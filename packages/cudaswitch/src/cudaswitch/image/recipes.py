@@ -157,12 +157,12 @@ def resolve_recipe(name: str, index_url: str | None = None,
                  f"({platform.describe()})")
         versions[slot.name] = {w.name: w.version for w in resolve_packages(slot, platform, index)}
     first = im.slots[0]
-    shared = [r for r in first.packages if all(r in s.packages for s in im.slots[1:])]
+    ref = versions[first.name]
+    shared = {r: requirement_name(r) for r in first.packages
+              if all(r in s.packages for s in im.slots[1:]) and requirement_name(r) in ref}
     for slot in im.slots[1:]:
-        moved = {r: f"{requirement_name(r)}=={versions[first.name][requirement_name(r)]}"
-                 for r in shared if requirement_name(r) in versions[first.name]
-                 and versions[slot.name].get(requirement_name(r))
-                 != versions[first.name][requirement_name(r)]}
+        moved = {r: f"{pkg}=={ref[pkg]}" for r, pkg in shared.items()
+                 if versions[slot.name].get(pkg) != ref[pkg]}
         if not moved:
             continue
         aligned = dataclasses.replace(slot, packages=tuple(moved.get(r, r) for r in slot.packages))

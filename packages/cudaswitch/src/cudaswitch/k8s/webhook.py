@@ -96,12 +96,10 @@ async def serve(catalog: Callable[[], Catalog], host: str, port: int, cert: str,
     ctx = tls_context(cert, key)
     respond = responder(catalog)
     loop = asyncio.get_running_loop()
-    if sock is not None:
-        server = await loop.create_server(lambda: Http1Protocol(respond, MAX_BODY), sock=sock,
-                                          ssl=ctx, backlog=1024)
-    else:
-        server = await loop.create_server(lambda: Http1Protocol(respond, MAX_BODY), host, port,
-                                          ssl=ctx, backlog=1024, reuse_address=True)
+    where: dict[str, Any] = {"sock": sock} if sock is not None else \
+        {"host": host, "port": port, "reuse_address": True}
+    server = await loop.create_server(lambda: Http1Protocol(respond, MAX_BODY), ssl=ctx,
+                                      backlog=1024, **where)
     bound = server.sockets[0].getsockname()[1] if server.sockets else port
     tasks = [asyncio.ensure_future(_reload_certs(ctx, cert, key, 60.0)),
              *(asyncio.ensure_future(b) for b in background)]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 log = logging.getLogger("cudaswitch.webhook")
 MAX_WORKERS = 64
+_PASSED_ON = (signal.SIGTERM, signal.SIGINT)
 
 # (listening socket, call once serving) -> exit status; runs in the worker until it stops
 ServeOn = Callable[[socket.socket, Callable[[str], None]], int]
@@ -54,8 +55,10 @@ def run_workers(n: int, host: str, port: int, serve_on: ServeOn,
         stopping[0] = True
         _stop(pids, signum)
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, forward) for s in _PASSED_ON}
     try:
+        # held back while forking, so that no worker runs the parent's handler before its own
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PASSED_ON)
         try:
             for i in range(n):
                 pid = os.fork()
@@ -66,6 +69,7 @@ def run_workers(n: int, host: str, port: int, serve_on: ServeOn,
             _stop(pids)
             raise
         finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
             first.close()
             os.close(ready_w)
         return _supervise(pids, ready_r, f"https://{host}:{bound}", say, stopping)
@@ -82,6 +86,7 @@ def _worker(i: int, first: socket.socket, host: str, port: int, ready_r: int, re
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
         os.close(ready_r)
         sock = first if i == 0 else listening_socket(host, port)
         if i:
