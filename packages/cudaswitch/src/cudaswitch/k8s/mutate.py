@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .gzipped import Deflated, deflate_once
+from .jsontext import compact_ascii
 from .placement import (
     PlacementError,
     RuntimeRequest,
@@ -117,9 +118,7 @@ def placement_for(request: RuntimeRequest) -> Placement:
     return Placement(tuple(terms), _compact(terms), placement_digest(request, terms))
 
 
-def _compact(value: object) -> str:
-    """JSON text, ASCII only (``ensure_ascii``): one character is one byte."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+_compact = compact_ascii
 
 
 def deny(message: str, code: int = 403) -> Decision:
@@ -311,6 +310,11 @@ def _selector_ops(affinity: object, node: object, required: object, existing: ob
 _PLACED_PATH = "/metadata/annotations/" + PLACED_ANNOTATION.replace("/", "~1")
 
 
+@lru_cache(maxsize=512)
+def _placed_piece(digest: str) -> str:
+    return _piece(",", _compact({"op": "add", "path": _PLACED_PATH, "value": digest}))
+
+
 def placement_digest(request: RuntimeRequest, terms: list[dict]) -> str:
     text = json.dumps([request.name, _wanted_env(request), terms], sort_keys=True)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -341,7 +345,6 @@ def mutate_pod(pod: Mapping, catalog: Catalog) -> Decision:
             not implies(_existing_terms(pod), placement.terms):
         pieces += _affinity_pieces(pod, placement, "," if pieces else "[")
         if annotations.get(PLACED_ANNOTATION) != digest:
-            pieces.append(_piece(",", _compact({"op": "add", "path": _PLACED_PATH,
-                                                "value": digest})))
+            pieces.append(_placed_piece(digest))
     return Decision(True, f"placed for CUDA {request.version} ({request.name})",
                     (*pieces, _CLOSE) if pieces else ())
