@@ -1,8 +1,12 @@
-"""Image figures: size per layer, the two-slot image against two single-CUDA images, local
-storage after the build, and a full build against a rebuild after an app change.
+"""Image figures: size per layer, local storage after the build, and a full build against a
+rebuild after an app change; with ``--singles``, the two-slot image against the two
+single-CUDA images built beside it.
 
-    uv run python bench/image_build.py [--components cudart,nvrtc] [--src DIR]
-    uv run python bench/image_build.py --recipe facefuse [--no-singles] [--keep DIR]
+    uv run python bench/image_build.py [--components cudart,nvrtc] [--src DIR] [--singles]
+    uv run python bench/image_build.py --recipe facefuse [--singles] [--keep DIR]
+
+Without ``--singles`` it builds what ``image build`` builds by default: the two-slot image
+alone. ``--singles`` adds the single-slot images (``NAME:VERSION-<slot>``, ``NAME:cuda<major>``).
 
 ``--recipe facefuse`` builds that recipe as ``image init`` writes it (pins resolved against the
 configured index now), on the debootstrap base instead of python:3.11-slim (no registry is
@@ -114,8 +118,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--components", default="cudart,nvrtc")
     ap.add_argument("--src", metavar="DIR", help="the cudaswitch source tree to run")
-    ap.add_argument("--no-singles", action="store_true",
-                    help="build only the two-slot image, not the single-CUDA ones")
+    ap.add_argument("--singles", action="store_true",
+                    help="also build the single-CUDA images (image build --singles)")
     ap.add_argument("--recipe", choices=["facefuse"],
                     help="build this recipe (wheels from the index) instead of the small image")
     ap.add_argument("--keep", metavar="DIR", help="keep the store and project in DIR")
@@ -156,7 +160,7 @@ def main() -> int:
             source = ["--wheelhouse", str(WHEELHOUSE)]
         argv = [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
                 str(mf), *source, "--context", str(t / "ctx"), *store, "--isolation",
-                "chroot", "--json", *(["--no-singles"] if args.no_singles else [])]
+                "chroot", "--json", *(["--singles"] if args.singles else [])]
         t0 = time.monotonic()
         full = run_json(argv, env)
         full_s = time.monotonic() - t0
@@ -186,8 +190,11 @@ def main() -> int:
     print("\n| image | MB |\n|---|---|")
     for i in full["images"]:
         print(f"| {i['ref']} | {mb(i['layer_bytes'])} |")
-    print(f"| two single-CUDA images, summed | {mb(sum(i['layer_bytes'] for i in singles))} |")
-    print(f"| all three stored once (shared layers counted once) | {mb(full['stored_once'])} |")
+    if singles:
+        print(f"| the single-CUDA images, summed | "
+              f"{mb(sum(i['layer_bytes'] for i in singles))} |")
+        print(f"| all {len(full['images'])} stored once (shared layers counted once) | "
+              f"{mb(full['stored_once'])} |")
     second = sum(la["size"] for la in multi["layers"]
                  if "slots/cuda12.4.toml" in la["created_by"])
     print(f"| what the second CUDA adds to the two-slot image | {mb(second)} |")
@@ -196,7 +203,8 @@ def main() -> int:
                                    strict=True)]
     print(f"| local storage after the full build (du of the store, base included) | "
           f"{mb(stored)} ({stored / multi['layer_bytes']:.2f}x the two-slot image) |")
-    print(f"\nfull build (3 images, cold store): {full_s:.1f} s; rebuild after an app change: "
+    built = f"{len(full['images'])} image{'s' if len(full['images']) > 1 else ''}"
+    print(f"\nfull build ({built}, cold store): {full_s:.1f} s; rebuild after an app change: "
           f"{re_s:.1f} s ({100 * re_s / full_s:.0f} % of full); layers reused by the two-slot "
           f"image: {sum(same)} of {len(same)}")
     return 0

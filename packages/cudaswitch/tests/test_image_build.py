@@ -56,8 +56,8 @@ def build_argv(pm: Podman, folder: Path, wheelhouse: Path, *extra: str) -> list[
             "--context", str(folder / "context"), *pm.store, "--isolation", "chroot", *extra]
 
 
-def build(pm: Podman, folder: Path, wheelhouse: Path) -> dict:
-    proc = subprocess.run(build_argv(pm, folder, wheelhouse, "--json"), capture_output=True,
+def build(pm: Podman, folder: Path, wheelhouse: Path, *extra: str) -> dict:
+    proc = subprocess.run(build_argv(pm, folder, wheelhouse, "--json", *extra), capture_output=True,
                           text=True, env=pm.env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
@@ -75,7 +75,7 @@ def built(tmp_path_factory, slot_wheelhouse: Path):
     (folder / "app").mkdir(parents=True)
     (folder / "cudaswitch.toml").write_text(MANIFEST)
     (folder / "app" / "hello.py").write_text("print('hello from app v1')\n")
-    first = build(pm, folder, slot_wheelhouse)
+    first = build(pm, folder, slot_wheelhouse, "--singles")
     yield pm, folder, slot_wheelhouse, first
     pm.reset()
 
@@ -184,7 +184,7 @@ def test_app_change_rebuilds_only_the_app_layer(built):
     pm, folder, wheelhouse, _first = built
     before = {t: pm.layers(t) for t in (f"{NAME}:1", f"{NAME}:1-cuda12.4")}
     (folder / "app" / "hello.py").write_text("print('hello from app v2')\n")
-    build(pm, folder, wheelhouse)
+    build(pm, folder, wheelhouse, "--singles")
     for tag, old in before.items():
         new = pm.layers(tag)
         assert len(new) == len(old)
@@ -196,6 +196,23 @@ def test_app_change_rebuilds_only_the_app_layer(built):
               "new")
     proc = pm.run(f"{NAME}:1", env={"CUDA_VERSION": "11.8"})
     assert proc.stdout.strip() == "hello from app v2"
+
+
+def test_the_default_build_tags_the_all_slots_image_alone(built):
+    """Without --singles (or with the old --no-singles) only NAME:VERSION is built and tagged:
+    a later slot's single image would hold a second copy of its slot in local storage."""
+    pm, folder, wheelhouse, _first = built
+    for extra in ((), ("--no-singles",)):
+        report = build(pm, folder, wheelhouse, *extra)
+        assert report["tags"] == {"image": [f"{NAME}:1"]}, report["tags"]
+        assert [im["ref"] for im in report["images"]] == [f"{NAME}:1"]
+        assert report["stored_once"] == report["images"][0]["layer_bytes"]
+        assert report["storage"]["bytes"] > 0
+    containerfile = (folder / "context" / "Containerfile").read_text()
+    assert " AS only" not in containerfile and "COPY --from=" not in containerfile
+    proc = subprocess.run(build_argv(pm, folder, wheelhouse, "--singles", "--no-singles"),
+                          capture_output=True, text=True, env=pm.env, timeout=300)
+    assert proc.returncode == 2 and "not allowed with" in proc.stderr, proc.stderr
 
 
 def test_build_steps_have_no_network(built, tmp_path):

@@ -64,7 +64,7 @@ def test_generated_containerfile_passes_hadolint(recipe, tmp_path):
 
 
 def test_layers_come_in_order_and_the_app_is_last():
-    out = render(generate(manifest()))
+    out = render(generate(manifest(), singles=True))
     image = out[out.index("AS image\n"):].split("\n\n")[0]
     # the all-slots image is the chain of slot stages itself: each slot's layer stored once
     assert "FROM slot1-cuda11-8 AS slot2-cuda12-4" in out and "FROM common AS slot1" in out
@@ -93,7 +93,7 @@ def test_no_package_caches_and_a_user_that_is_not_root():
 
 
 def test_require_cuda_is_the_oldest_slots_floor():
-    out = render(generate(manifest()))
+    out = render(generate(manifest(), singles=True))
     assert 'ENV NVIDIA_REQUIRE_CUDA="cuda>=11.0"' in out  # all slots
     assert 'ENV NVIDIA_REQUIRE_CUDA="cuda>=12.0"' in out  # the 12.4-only image
     assert "cuda>=12.4" not in out
@@ -140,7 +140,7 @@ def test_app_paths_stay_inside_the_manifest_folder():
 
 
 def test_tags_and_bake_file():
-    r = generate(manifest())
+    r = generate(manifest(), singles=True)
     tags = tags_for("demo", "2.0", r.targets)
     assert list(tags.values()) == [["demo:2.0"], ["demo:2.0-cuda11.8", "demo:cuda11"],
                                    ["demo:2.0-cuda12.4", "demo:cuda12"]]
@@ -148,9 +148,35 @@ def test_tags_and_bake_file():
     assert 'target "image"' in hcl and '"demo:cuda12"' in hcl and 'network = "none"' in hcl
 
 
+def test_single_slot_images_and_moving_tags_are_opt_in():
+    """The default recipe, Containerfile and bake file hold the all-slots image alone; with
+    singles each slot gets its own stage and tags, NAME:cuda<major> among them."""
+    default = generate(manifest())
+    assert [t.stage for t in default.targets] == ["image"]
+    text = render(default)
+    assert " AS only" not in text and "COPY --from=" not in text
+    assert tags_for("demo", "2.0", default.targets) == {"image": ["demo:2.0"]}
+    assert 'target "image"' in bake_hcl(tags_for("demo", "2.0", default.targets))
+    singles = generate(manifest(), singles=True)
+    assert [t.stage for t in singles.targets] == ["image", "only1-cuda11-8", "only2-cuda12-4"]
+    assert "AS only2-cuda12-4" in render(singles)
+
+
+def test_cli_generate_takes_singles_and_still_takes_no_singles(tmp_path):
+    (tmp_path / "cudaswitch.toml").write_text(TWO)
+    base = [sys.executable, "-m", "cudaswitch.cli.main", "image", "generate", "--manifest",
+            str(tmp_path / "cudaswitch.toml")]
+    for extra, want in (((), False), (("--no-singles",), False), (("--singles",), True)):
+        proc = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert ("AS only2-cuda12-4" in proc.stdout) is want, extra
+    help_text = subprocess.run([*base, "--help"], capture_output=True, text=True).stdout
+    assert "--singles" in help_text and "default" in help_text.split("--no-singles")[-1]
+
+
 def test_newest_slot_of_a_major_gets_the_moving_tag():
     text = TWO + '\n[[slot]]\nname = "cuda12.6"\ncuda = "12.6"\n'
-    tags = tags_for("demo", "2.0", generate(manifest(text)).targets)
+    tags = tags_for("demo", "2.0", generate(manifest(text), singles=True).targets)
     flat = [t for ts in tags.values() for t in ts]
     assert flat.count("demo:cuda12") == 1
     assert tags["only3-cuda12-6"] == ["demo:2.0-cuda12.6", "demo:cuda12"]
@@ -213,7 +239,8 @@ APP = '[image.app]\ncopy = ["app"]\n'
 
 
 def test_entrypoint_is_baked_before_the_app_so_an_app_change_does_not_redo_it():
-    out = render(generate(manifest(TWO.replace("[[slot]]", APP + "\n[[slot]]", 1))))
+    out = render(generate(manifest(TWO.replace("[[slot]]", APP + "\n[[slot]]", 1)),
+                          singles=True))
     for stage in ("AS image\n", "AS only1-cuda11-8\n", "AS only2-cuda12-4\n"):
         image = out[out.index(stage):].split("\n\n")[0]
         assert image.count(BAKE) == 1 and image.count("COPY app/ /app/") == 1, stage

@@ -104,7 +104,7 @@ packages = ["csshared==1.0", "csown==2.0"]
 def test_the_later_slot_links_and_its_single_image_copies():
     im = parse_image_manifest(SHARED_MANIFEST.format(name="x", base="debian:12"), "m.toml",
                               "/nonexistent")
-    text = render(generate(im))
+    text = render(generate(im, singles=True))
     slot2 = text.split("AS slot2-cuda12-4", 1)[1].split("\nFROM ", 1)[0]
     assert ("cudaswitch.image.dedup link /opt/cudaswitch/venvs/cuda12.4 "
             "/opt/cudaswitch/venvs/cuda11.8") in slot2
@@ -143,7 +143,7 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
         proc = subprocess.run(
             [sys.executable, "-m", "cudaswitch.cli.main", "image", "build", "--manifest",
              str(tmp_path / "p" / "cudaswitch.toml"), "--wheelhouse", str(wh), "--context",
-             str(tmp_path / "ctx"), *pm.store, "--isolation", "chroot", "--json"],
+             str(tmp_path / "ctx"), *pm.store, "--isolation", "chroot", "--singles", "--json"],
             capture_output=True, text=True, env=pm.env, timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
         site = "/opt/cudaswitch/venvs/{}/lib/python3.11/site-packages/{}"

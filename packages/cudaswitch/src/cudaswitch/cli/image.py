@@ -32,7 +32,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..image.context import generate
 
     im = _load(args)
-    text = render(generate(im, args.devel, args.wheelhouse, not args.no_singles))
+    text = render(generate(im, args.devel, args.wheelhouse, args.singles))
     if args.output and args.output != "-":
         _write(args.output, text)
         print(f"wrote {args.output}")
@@ -71,7 +71,7 @@ def _request(args: argparse.Namespace, im, engine: str):
     from ..image.build import BuildRequest
 
     return BuildRequest(_context(args, im), _engine_options(args, engine), args.pull,
-                        args.wheelhouse, args.devel, not args.no_singles, args.refresh,
+                        args.wheelhouse, args.devel, args.singles, args.refresh,
                         args.network, args.index_url)
 
 
@@ -103,8 +103,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         res = b.resolve(im, req, os.environ, line, dry_run=True)
         import dataclasses
 
-        recipe = dataclasses.replace(generate(im, args.devel, args.wheelhouse, not
-                                              args.no_singles), base_ref=res.base_ref)
+        recipe = dataclasses.replace(generate(im, args.devel, args.wheelhouse, args.singles),
+                                     base_ref=res.base_ref)
         tags = tags_for(im.image.name, im.image.version, recipe.targets)
         cf = os.path.join(req.context, "Containerfile")
         created = created_epoch(im, os.environ)
@@ -166,16 +166,25 @@ def _detect_or_none() -> str | None:
 
 def _report_text(d: dict) -> str:
     out = []
+    several = len(d["images"]) > 1
     for img in d["images"]:
-        out.append(f"{img['ref']}  {human_size(img['layer_bytes'])} "
-                   f"({human_size(img['shared_bytes'])} in layers shared with the other images)")
+        shared = (f" ({human_size(img['shared_bytes'])} in layers shared with the other images)"
+                  if several else "")
+        out.append(f"{img['ref']}  {human_size(img['layer_bytes'])}{shared}")
         out.append(table([[la["digest"][7:19], human_size(la["size"]), la["created_by"][:90]]
                           for la in img["layers"]], ["  layer", "size", "step"]))
-    out.append(f"sum of the images: {human_size(d['sum_of_images'])}; stored once: "
-               f"{human_size(d['stored_once'])}; built in {human_duration(d['total_seconds'])}")
+    if several:
+        out.append(f"sum of the images: {human_size(d['sum_of_images'])}; stored once: "
+                   f"{human_size(d['stored_once'])}; built in "
+                   f"{human_duration(d['total_seconds'])}")
+    else:
+        out.append(f"built in {human_duration(d['total_seconds'])}")
     st = d.get("storage") or {}
     if st.get("bytes") is not None:
-        out.append(f"local storage now holds {human_size(st['bytes'])} ({st['how']})")
+        first = d["images"][0]["layer_bytes"] if d["images"] else 0
+        ratio = f"{st['bytes'] / first:.2f}x {d['images'][0]['ref']}; " if first else ""
+        out.append(f"local storage now holds {human_size(st['bytes'])} ({ratio}{st['how']}, "
+                   "which counts everything it holds, earlier builds included)")
     tags = [t for ts in d["tags"].values() for t in ts]
     out.append("tags: " + ", ".join(tags))
     return "\n".join(out)
@@ -206,8 +215,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wheelhouse", metavar="DIR",
                    help="wheels for the slots (DIR/<slot>/ or DIR itself); default: download "
                         "them into the build context before the build")
-    p.add_argument("--no-singles", action="store_true",
-                   help="build only the all-slots image, not NAME:VERSION-<slot> ones")
+    singles = p.add_mutually_exclusive_group()
+    singles.add_argument("--singles", action="store_true", dest="singles", default=False,
+                         help="also one image per slot, NAME:VERSION-<slot>, and the moving "
+                              "NAME:cuda<major> tags; each slot after the first is then stored "
+                              "twice in local storage")
+    singles.add_argument("--no-singles", action="store_false", dest="singles",
+                         help="only the all-slots image NAME:VERSION: the default now, kept so "
+                              "that older scripts work")
 
 
 def register(sub) -> None:

@@ -37,7 +37,7 @@ class BuildRequest:
     pull: str = "missing"
     wheelhouse: str | None = None
     devel: bool = False
-    singles: bool = True
+    singles: bool = False  # NAME:VERSION-<slot> and NAME:cuda<major> too (opt-in)
     refresh: bool = False
     network: str | None = None  # None: the system packages' stage gets it, nothing else
     index_url: str | None = None

@@ -10,12 +10,13 @@ Stages::
                         into a layer: slot1 on common, slot2 on slot1, ...; a later slot's
                         venv files identical to an earlier slot's become links (dedup.py)
     image               the last slot stage + the baked entrypoint + the app: tag NAME:VERSION
-    only<i>-<name>      one slot + the app: tag NAME:VERSION-<name> (the first on slot1 itself,
-                        the others on common with that slot's folders copied in, links to
-                        earlier slots' files copied as the files)
+    only<i>-<name>      with --singles only: one slot + the app, tag NAME:VERSION-<name> (the
+                        first on slot1 itself, the others on common with that slot's folders
+                        copied in, links to earlier slots' files copied as the files)
 
 The all-slots image is the chain of slot stages itself, so local storage holds each slot's
-layer once (a copy into a separate final stage would store it twice); a change to one slot
+layer once (a copy into a separate final stage would store it twice, and so does a later
+slot's single image, which is why singles are opt-in); a change to one slot
 rebuilds it and the slots after it, never those before. The app's files come after every slot,
 and after the baked entrypoint, which reads the slots, the manifest and the variables but not
 the app (unless the app may hold a ``cudaswitch.toml`` or a path the variables name: see

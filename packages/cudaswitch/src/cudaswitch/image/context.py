@@ -5,7 +5,7 @@
     wheelhouse/<slot>/*.whl        every wheel the slot's install reads
     slots/<slot>.toml              a manifest of that slot alone (what `cudaswitch sync` installs)
     manifests/image.toml           what the all-slots image holds (-> /etc/cudaswitch)
-    manifests/<slot>.toml          what each single-slot image holds
+    manifests/<slot>.toml          what each single-slot image holds (--singles)
     app/                           the app's files (copied from the manifest's folder, or fetched)
 """
 
@@ -64,9 +64,13 @@ def slot_wheel_dir(wheelhouse: str | None, slot: str) -> str | None:
 
 
 def plan(im: ImageManifest, devel: bool, cudaswitch_wheel: str, cudaswitch_sha256: str,
-         wheels: WheelFiles, singles: bool = True, base_ref: str = "",
+         wheels: WheelFiles, singles: bool = False, base_ref: str = "",
          revision: str = "") -> Recipe:
-    """The recipe (pure): which slots, stages, targets and digests."""
+    """The recipe (pure): which slots, stages, targets and digests.
+
+    Single-slot targets only with ``singles``: containers/storage keeps one layer per parent
+    chain, so a later slot's single image cannot reuse its layer from the all-slots chain and
+    holds a copy of its slot, which local storage then keeps twice."""
     if im.image.devel_base and not devel:
         raise UsageError(f"base {im.image.base} is a -devel image, which carries a compiler; "
                          "use a -base- or -runtime- image, or pass --devel")
@@ -99,7 +103,7 @@ def plan(im: ImageManifest, devel: bool, cudaswitch_wheel: str, cudaswitch_sha25
 
 
 def generate(im: ImageManifest, devel: bool = False, wheelhouse: str | None = None,
-             singles: bool = True) -> Recipe:
+             singles: bool = False) -> Recipe:
     """The recipe without a context: the cudaswitch wheel is built in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="cudaswitch-wheel-") as tmp:
         path, sha = build_wheel(tmp)
@@ -271,7 +275,7 @@ def claim_context(path: str) -> fsguard.Root:
 
 
 def assemble(im: ImageManifest, context: str | fsguard.Root, wheelhouse: str | None = None,
-             devel: bool = False, singles: bool = True,
+             devel: bool = False, singles: bool = False,
              env: Mapping[str, str] | None = None, resolved: Mapping[str, Sequence] | None = None,
              base_ref: str = "", cache: str | None = None,
              progress: Callable[[str, int, int], None] | None = None,

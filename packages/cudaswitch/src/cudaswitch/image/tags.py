@@ -11,7 +11,8 @@ from .spec import check_tag
 
 def tags_for(name: str, version: str, targets: Sequence[Target]) -> dict[str, list[str]]:
     """stage -> tags: ``NAME:VERSION`` for all slots, ``NAME:VERSION-<slot>`` for one, and the
-    moving ``NAME:cuda<major>`` on the newest single-slot image of each major."""
+    moving ``NAME:cuda<major>`` on the newest single-slot image of each major (so a build
+    without single-slot targets, the default, has no moving tags)."""
     out: dict[str, list[str]] = {}
     singles = [t for t in targets if len(t.slots) == 1]
     newest: dict[int, Target] = {}
