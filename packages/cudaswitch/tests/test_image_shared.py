@@ -1,6 +1,7 @@
 """Packages two slots share are stored once: the later slot's venv links the earlier slot's
 identical files (its stage sits on the earlier one), the one-slot image of the later slot gets
-real files, and a file that differs between the slots stays each slot's own.
+real files, and a file that differs between the slots stays each slot's own. A ``no_deps``
+package is installed in the image without the dependency it declares.
 
 The first tests are the link/copy functions on plain folders; the last builds a real two-slot
 image with podman (slow), with two small wheels made here: one the slots share, one of another
@@ -22,7 +23,8 @@ from cs_helpers import pure_wheel
 from cudaswitch.image.containerfile import render
 from cudaswitch.image.context import generate
 from cudaswitch.image.dedup import copy_resolved, link_duplicates
-from cudaswitch.image.spec import parse_image_manifest
+from cudaswitch.image.spec import manifest_for, parse_image_manifest
+from cudaswitch.slots import parse_manifest
 
 BLOB = os.urandom(64 * 1024)
 # a module whose .pyc is well over dedup's 4 KB floor
@@ -97,7 +99,8 @@ packages = ["csshared==1.0", "csown==1.0"]
 name = "cuda12.4"
 cuda = "12.4"
 components = ["cudart"]
-packages = ["csshared==1.0", "csown==2.0"]
+packages = ["csshared==1.0", "csown==2.0", "csdata==1.0"]
+no_deps = ["csdata"]
 '''
 
 
@@ -113,6 +116,15 @@ def test_the_later_slot_links_and_its_single_image_copies():
     single = text.split("AS only2-cuda12-4", 1)[1]
     assert "COPY --from=slot2-cuda12-4 /opt/cudaswitch/venvs" not in single
     assert "from=slot2-cuda12-4,source=/opt/cudaswitch" in single
+
+
+def test_the_slot_manifest_the_image_syncs_carries_no_deps():
+    im = parse_image_manifest(SHARED_MANIFEST.format(name="x", base="debian:12"), "m.toml",
+                              "/nonexistent")
+    text = manifest_for((im.slots[1],), None)
+    assert parse_manifest(text, "slot.toml", {}).slots[0].no_deps == ("csdata",)
+    assert parse_manifest(manifest_for((im.slots[0],), None), "s.toml", {}).slots[0].no_deps \
+        == ()
 
 
 @pytest.mark.slow
@@ -137,6 +149,9 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
                                                  "csshared/big.py": BIG_MODULE})
             pure_wheel(wh / slot, "csown", own, {"csown/__init__.py": f"VERSION = {own!r}\n"
                                             .encode() + b"#" * 8192 + b"\n"})
+        # declares a dependency no wheelhouse holds: the slot's sync in the image must
+        # install it without (no_deps), or the build fails
+        pure_wheel(wh / "cuda12.4", "csdata", "1.0", requires=("csmissing>=1",))
         (tmp_path / "p").mkdir()
         (tmp_path / "p" / "cudaswitch.toml").write_text(SHARED_MANIFEST.format(name=name,
                                                                                base=base))
@@ -164,6 +179,10 @@ def test_two_slots_share_a_packages_files_in_a_real_image(tmp_path_factory,
                               ("1-cuda12.4", {}, "shared 2.0")):
             got = pm.run(f"{name}:{tag}", env=env)
             assert got.returncode == 0 and got.stdout.strip() == out, (tag, got.stderr)
+        got = pm.run(f"{name}:1", "/opt/cudaswitch/venvs/cuda12.4/bin/python", "-c",
+                     "import csdata, importlib.util as u; print(u.find_spec('csmissing'))",
+                     env={"CUDASWITCH_SLOT": "cuda12.4"})
+        assert got.returncode == 0 and got.stdout.strip() == "None", got.stderr[-2000:]
         # --timestamp gives every file the image's time: a slot's .pyc must be checked by its
         # source's hash, or each start recompiles in memory what the image's user cannot write
         for slot in ("cuda11.8", "cuda12.4"):

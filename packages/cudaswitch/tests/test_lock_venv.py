@@ -93,6 +93,58 @@ def test_lock_pins_the_whole_venv_and_sync_locked_installs_exactly_it(project, t
     assert installed(home)["beta"] == "3.0"
 
 
+def test_a_no_deps_package_is_locked_and_installed_without_its_dependencies(project,
+                                                                           tmp_path):
+    """alpha declares beta; ``no_deps = ["alpha"]`` leaves beta out of the lock, of a plain
+    ``sync`` and of ``sync --locked``, whose completeness check resolves the same way (a plain
+    resolution of the locked wheels would name beta as missing)."""
+    wh, man, env = project
+    make_wheel(wh, "gamma", "1.0")
+    man.write_text(MANIFEST.format(packages='"alpha==1.0", "gamma==1.0"')
+                   + 'no_deps = ["alpha"]\n')
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    entry = json.loads((tmp_path / "cudaswitch.lock").read_text())["slots"]["s"]
+    assert {w["name"]: w["version"] for w in entry["venv"]["wheels"]} == {"alpha": "1.0",
+                                                                         "gamma": "1.0"}
+    assert entry["request"]["no_deps"] == ["alpha"]
+    slot_cli("sync", "--locked", "--wheelhouse", str(wh), env=env)
+    other = slot_env(tmp_path / "home2", CUDASWITCH_CONFIG=str(man))
+    slot_cli("sync", "--wheelhouse", str(wh), env=other)
+    for home in ("home", "home2"):
+        got = installed(tmp_path / home)
+        assert (got.get("alpha"), got.get("gamma"), got.get("beta")) == ("1.0", "1.0", None), got
+
+
+def test_a_dependency_another_package_needs_still_comes(project, tmp_path):
+    wh, man, env = project
+    make_wheel(wh, "delta", "1.0", ("beta>=1",))
+    man.write_text(MANIFEST.format(packages='"alpha==1.0", "delta==1.0"')
+                   + 'no_deps = ["alpha"]\n')
+    slot_cli("lock", "--wheelhouse", str(wh), env=env)
+    venv = json.loads((tmp_path / "cudaswitch.lock").read_text())["slots"]["s"]["venv"]
+    assert {w["name"] for w in venv["wheels"]} == {"alpha", "beta", "delta"}
+
+
+@pytest.mark.parametrize(("no_deps", "needle"), [
+    ('["beta"]', "no_deps names 'beta', which is not in the slot's packages"),
+    ('["alpha>=1"]', "no_deps: 'alpha>=1' is not a package name"),
+    ('"alpha"', "no_deps must be a list of package names"),
+], ids=["not-in-packages", "malformed", "not-a-list"])
+def test_a_bad_no_deps_is_exit_2_before_anything_is_resolved(project, tmp_path, no_deps,
+                                                               needle):
+    wh, man, env = project
+    man.write_text(MANIFEST.format(packages='"alpha==1.0"') + f"no_deps = {no_deps}\n")
+    for args in (["lock"], ["sync"], ["download", "--wheelhouse", str(tmp_path / "out")]):
+        proc = slot_cli(*args, *(["--wheelhouse", str(wh)] if args[0] != "download" else []),
+                        env=env, check=False)
+        no_traceback(proc)
+        assert proc.returncode == EXIT_USAGE, proc.stderr
+        assert needle in proc.stderr and "'s'" in proc.stderr, proc.stderr
+        assert "resolving" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "cudaswitch.lock").exists() and not (tmp_path / "out").exists()
+    nothing_installed(tmp_path / "home")
+
+
 def _rebuilt_beta(wh: Path) -> None:
     """beta 2.0 replaced by another build of the same name, with its own correct RECORD."""
     (wh / "beta-2.0-py3-none-any.whl").unlink()

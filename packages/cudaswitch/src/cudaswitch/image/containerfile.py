@@ -244,6 +244,8 @@ def _slot_stage(s: SlotInputs, parent: str, earlier: Sequence[SlotInputs] = ()) 
     what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
     if slot.packages:
         what += f" + a venv with {', '.join(slot.packages)}"
+    if slot.no_deps:
+        what += f" (without the dependencies they declare: {', '.join(slot.no_deps)})"
     lines = [f"# Slot {slot.name}: {what}, from NVIDIA's wheels, installed by the",
              "# same `cudaswitch sync` users run. Its wheels are bind-mounted from the context",
              "# (never a layer); their content digest is part of the step, so a changed wheel",

@@ -9,15 +9,14 @@ and a pin the index does not serve fails here, in seconds, before a byte of a wh
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..install.pip import IndexOptions, PipError, run_pip
-from ..install.resolve import Wheel, _wheels_from_report, resolve_slot
+from ..install import resolve as install_resolve
+from ..install.pip import IndexOptions, PipError
+from ..install.resolve import Wheel, resolve_slot
 from ..slots import Slot
 
 _TAG_PYTHON_RE = re.compile(r"(?:^|/)python:(3\.\d{1,2})(?:[.-]|$)")
@@ -106,28 +105,21 @@ class SlotWheels:
 
 def resolve_packages(slot: Slot, platform: Platform, index: IndexOptions,
                      env: Mapping[str, str] | None = None) -> list[Wheel]:
+    """The slot's packages and every dependency, for the image's interpreter and platform;
+    its ``no_deps`` packages without the dependencies they declare, as ``sync`` installs
+    them in the image from exactly these wheels."""
     if not slot.packages:
         return []
-    with tempfile.TemporaryDirectory(prefix="cudaswitch-image-pip-") as tmp:
-        report = os.path.join(tmp, "report.json")
-        try:
-            run_pip(["install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-                     "--quiet", "--target", os.path.join(tmp, "t"), "--report", report,
-                     *platform.pip_args(), *index.argv(), *slot.packages], env,
-                    f"resolving the packages of slot {slot.name}")
-        except PipError as e:
-            raise PipError(
-                f"slot {slot.name}: {', '.join(slot.packages)} cannot be installed on "
-                f"{platform.describe()} from the configured index.\n  {e}\n"
-                "  Change the pins to versions the index serves (pip index versions NAME; "
-                f"cudaswitch slot suggest --cuda {slot.cuda})") from None
-        with open(report, encoding="utf-8") as f:
-            wheels = _wheels_from_report(json.load(f))
-    bad = [w.name for w in wheels if not w.sha256 or not w.filename.endswith(".whl")]
-    if bad:
-        raise PipError(f"slot {slot.name}: the index gave no wheel with a sha256 for "
-                       f"{', '.join(bad)}")
-    return wheels
+    try:
+        return install_resolve.resolve_packages(
+            slot.packages, None, index, env, f"resolving the packages of slot {slot.name}",
+            slot.no_deps, platform.pip_args())
+    except PipError as e:
+        raise PipError(
+            f"slot {slot.name}: {', '.join(slot.packages)} cannot be installed on "
+            f"{platform.describe()} from the configured index.\n  {e}\n"
+            "  Change the pins to versions the index serves (pip index versions NAME; "
+            f"cudaswitch slot suggest --cuda {slot.cuda})") from None
 
 
 def resolve_image(slots: Sequence[Slot], platform: Platform, index: IndexOptions, cache: str,

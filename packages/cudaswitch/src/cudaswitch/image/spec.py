@@ -261,6 +261,8 @@ def _table(slot: Slot) -> dict:
         t["python"] = slot.python
     if slot.packages:
         t["packages"] = list(slot.packages)
+    if slot.no_deps:
+        t["no_deps"] = list(slot.no_deps)
     if slot.env:
         t["env"] = dict(slot.env)
     if slot.lib_dirs:

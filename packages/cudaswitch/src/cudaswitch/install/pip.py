@@ -83,21 +83,25 @@ def run_pip(args: Sequence[str], env: Mapping[str, str] | None = None,
 
 def dry_run_report(requirements: Sequence[str], constraints: Sequence[str],
                    index: IndexOptions, env: Mapping[str, str] | None = None,
-                   what: str = "pip resolve", python_version: str | None = None) -> dict:
+                   what: str = "pip resolve", python_version: str | None = None,
+                   platform: Sequence[str] = (), no_deps: bool = False) -> dict:
     """``pip install --dry-run --report``: what pip would install, with URLs and hashes
-    (for another interpreter's ``X.Y`` when ``python_version`` is given)."""
+    (for another interpreter's ``X.Y`` when ``python_version`` is given, or the interpreter
+    and platform that ``platform``'s pip options name); with ``no_deps``, the requirements
+    alone, none of the dependencies they declare."""
     with tempfile.TemporaryDirectory(prefix="cudaswitch-pip-") as tmp:
         # pip before 24 refuses --python-version without --target, even for a dry run (the
         # pip of Debian 12's python3-venv is 23.0.1); with --dry-run nothing lands there
-        target = (["--python-version", python_version, "--target", os.path.join(tmp, "target")]
-                  if python_version else [])
+        foreign = [*(["--python-version", python_version] if python_version else []),
+                   *platform]
+        target = [*foreign, "--target", os.path.join(tmp, "target")] if foreign else []
         cfile = os.path.join(tmp, "constraints.txt")
         report = os.path.join(tmp, "report.json")
         with open(cfile, "w", encoding="utf-8") as f:
             f.write("\n".join(constraints) + "\n")
         run_pip(["install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-                 "--quiet", "--report", report, *target, "-c", cfile, *index.argv(),
-                 *requirements],
+                 "--quiet", "--report", report, *target, *(["--no-deps"] if no_deps else []),
+                 "-c", cfile, *index.argv(), *requirements],
                 env, what)
         with open(report, encoding="utf-8") as f:
             return json.load(f)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -144,17 +144,34 @@ def _checked(wheels: list[Wheel]) -> list[Wheel]:
     return wheels
 
 
-def resolve_packages(requirements: list[str], python: str, index: IndexOptions,
+def resolve_packages(requirements: Sequence[str], python: str | None, index: IndexOptions,
                      env: Mapping[str, str] | None = None,
-                     what: str = "resolving Python packages") -> list[Wheel]:
+                     what: str = "resolving Python packages", no_deps: Collection[str] = (),
+                     platform: Sequence[str] = ()) -> list[Wheel]:
     """Every wheel (dependencies included) pip picks for ``requirements`` on Python
-    ``python`` (``X.Y``), each with its sha256."""
-    return _checked(_wheels_from_report(dry_run_report(requirements, [], index, env, what,
-                                                       python_version=python)))
+    ``python`` (``X.Y``; or on the interpreter and platform ``platform``'s pip options name),
+    each with its sha256.
+
+    A requirement whose name ``no_deps`` holds is pinned alone, without the dependencies it
+    declares (pip ``--no-deps``); the others are then resolved with those pins as constraints,
+    so its dependencies come only if another package needs them, and a package that needs it
+    gets the same release."""
+    def resolved(reqs: Sequence[str], constraints: Sequence[str], alone: bool) -> list[Wheel]:
+        if not reqs:
+            return []
+        return _checked(_wheels_from_report(dry_run_report(
+            reqs, constraints, index, env, what, python, platform, no_deps=alone)))
+
+    pinned = resolved([r for r in requirements if requirement_name(r) in no_deps], [], True)
+    rest = resolved([r for r in requirements if requirement_name(r) not in no_deps],
+                    [f"{w.name}=={w.version}" for w in pinned], False)
+    return sorted({w.name: w for w in (*pinned, *rest)}.values(), key=lambda w: w.name)
 
 
 def resolve_venv(slot: Slot, python: str, index: IndexOptions,
-                 env: Mapping[str, str] | None = None) -> list[Wheel]:
+                 env: Mapping[str, str] | None = None,
+                 what: str | None = None) -> list[Wheel]:
     """The slot's whole Python environment for its interpreter's ``X.Y``."""
-    return resolve_packages(list(slot.packages), python, index, env,
-                            f"resolving the Python packages of slot {slot.name}")
+    return resolve_packages(slot.packages, python, index, env,
+                            what or f"resolving the Python packages of slot {slot.name}",
+                            slot.no_deps)

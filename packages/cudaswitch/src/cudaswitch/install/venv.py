@@ -25,7 +25,7 @@ from . import fetch as fetching
 from .lockfile import LockDrift, LockedSlot, LockedVenv, missing_packages
 from .options import InstallOptions, home_guard
 from .pip import IndexOptions, PipError, install_pinned
-from .resolve import Wheel, normalize, resolve_packages, resolve_venv
+from .resolve import Wheel, normalize, resolve_venv
 from .store import check_wheel_record
 
 VENV_MARK = ".cudaswitch-venv.json"
@@ -33,6 +33,8 @@ VENV_MARK = ".cudaswitch-venv.json"
 
 def _request(slot: Slot, wheels: Sequence[Wheel] | None = None) -> dict:
     want: dict = {"python": slot.python, "packages": list(slot.packages)}
+    if slot.no_deps:
+        want["no_deps"] = list(slot.no_deps)
     if wheels is not None:
         want["wheels"] = sorted(w.sha256 for w in wheels)
     return want
@@ -106,9 +108,8 @@ def _check_complete(slot: Slot, plan: VenvPlan, opts: InstallOptions) -> None:
     """The locked wheels alone satisfy the slot's packages, and pip picks exactly them: a
     lock that lost a dependency (or holds a stray wheel) installs nothing."""
     try:
-        got = resolve_packages(list(slot.packages), plan.version,
-                               IndexOptions(wheelhouse=plan.folder), opts.env,
-                               f"checking the locked environment of slot {slot.name}")
+        got = resolve_venv(slot, plan.version, IndexOptions(wheelhouse=plan.folder), opts.env,
+                           f"checking the locked environment of slot {slot.name}")
     except PipError as e:
         m = _NEED_RE.search(str(e))
         need = (f"{m.group(1)}" + (f" (needed by {m.group(2)})" if m.group(2) else "")
