@@ -19,6 +19,9 @@ one Python environment (``<home>/venvs/<name>/``, because every ONNX Runtime bui
 dependencies they declare: one the app reads data from and never imports, or one whose declared
 dependencies are wrong for the slot.
 
+``leave_out = ["libcudnn_*_train.so.8"]`` names library files of the slot's wheels that the
+slot does not install (``install.leaveout`` says what is checked; docs/slots.md, why).
+
 Standard library only (TOML through ``tomltext``); nothing here touches the network.
 """
 
@@ -73,7 +76,8 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Variables the plan owns; a slot may not set them.
 RESERVED_ENV = frozenset({*PATH_VARS, "CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV"})
 SLOT_KEYS = frozenset({"name", "cuda", "components", "cudnn", "tensorrt", "python", "packages",
-                       "no_deps", "env", "lib_dirs"})
+                       "no_deps", "leave_out", "env", "lib_dirs"})
+LEAVE_OUT_RE = re.compile(r"^lib[A-Za-z0-9_.+*?-]{1,120}$")
 # "image" belongs to the image builder (cudaswitch.image.spec), which validates it.
 TOP_KEYS = frozenset({"default", "slot", "image"})
 
@@ -92,6 +96,7 @@ class Slot:
     env: tuple[tuple[str, str], ...] = ()
     lib_dirs: tuple[str, ...] = ()
     no_deps: tuple[str, ...] = ()  # package names as pip compares them, sorted
+    leave_out: tuple[str, ...] = ()  # library file names (patterns), sorted
 
     @property
     def version(self) -> CudaVersion:
@@ -107,9 +112,9 @@ class Slot:
         return resolve_release(self.cuda)
 
     def request(self) -> dict:
-        """What decides the slot's content: equal requests give equal slots. ``no_deps`` is
-        there only when set, so a slot that does not use it asks for what it asked before and
-        its install records and locks stay valid."""
+        """What decides the slot's content: equal requests give equal slots. ``no_deps`` and
+        ``leave_out`` are there only when set, so a slot that uses neither asks for what it
+        asked before and its install records and locks stay valid."""
         out = {
             "name": self.name, "cuda": self.cuda, "release": self.release,
             "components": sorted(self.components), "cudnn": self.cudnn,
@@ -118,6 +123,8 @@ class Slot:
         }
         if self.no_deps:
             out["no_deps"] = list(self.no_deps)
+        if self.leave_out:
+            out["leave_out"] = list(self.leave_out)
         return out
 
 
@@ -320,6 +327,7 @@ def make_slot(data: Mapping[str, object], where: str = "slot",
             raise UsageError(f"{where}: package {p[:80]!r} is not a plain requirement "
                              "(name[extras] followed by version clauses; no URLs or options)")
     no_deps = _no_deps(data.get("no_deps", []), packages, where)
+    leave_out = _leave_out(data.get("leave_out", []), where)
     if packages and python is None:
         python = "python3"
     _check_packages(where, major, packages, libspecs.get("cudnn"), comps, warnings)
@@ -339,7 +347,7 @@ def make_slot(data: Mapping[str, object], where: str = "slot",
         if not os.path.isabs(d) and (".." in d.split("/") or d.startswith("-")):
             raise UsageError(f"{where}: lib_dirs entry {d!r} must be absolute or inside the slot")
     slot = Slot(name, cuda.strip(), tuple(comps), libspecs["cudnn"], libspecs["tensorrt"],
-                python, packages, tuple(env_pairs), lib_dirs, no_deps)
+                python, packages, tuple(env_pairs), lib_dirs, no_deps, leave_out)
     return slot, warnings
 
 
@@ -373,6 +381,20 @@ def _no_deps(value: object, packages: Sequence[str], where: str) -> tuple[str, .
         out.add(package_key(name))
     return tuple(sorted(out))
 
+
+def _leave_out(value: object, where: str) -> tuple[str, ...]:
+    """File names, with ``*`` and ``?`` as wildcards, of libraries the slot's wheels bring that
+    it does not install. Names only: a pattern never holds a folder, so it cannot reach a path
+    outside the slot's ``lib``."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: leave_out must be a list of library file names "
+                         f"(e.g. leave_out = [\"libcudnn_*_train.so.8\"])")
+    for v in value:
+        if not LEAVE_OUT_RE.fullmatch(v) or v.strip("*?") in ("lib", "") or "**" in v:
+            raise UsageError(f"{where}: leave_out: {v[:80]!r} is not a library file name: "
+                             "give 'lib' and then letters, digits, '_', '.', '+', '-', with "
+                             "'*' or '?' as wildcards (e.g. \"libcudnn_adv_infer.so.8\")")
+    return tuple(sorted(set(value)))
 
 
 def _check_library_major(where: str, major: int, specs: Mapping[str, str | None]) -> None:

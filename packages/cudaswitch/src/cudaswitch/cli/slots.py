@@ -77,7 +77,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     slot = default_slot_for(args.version, _components(args.with_), args.name,
-                            args.python, args.package or (), env)
+                            args.python, args.package or (), env, args.leave_out or ())
     opts = _options(args, args.prefix)
     if args.dry_run:
         pins = release_pins(slot.release, opts.index, opts.cache, env)
@@ -235,6 +235,9 @@ def register(sub) -> None:
     p.add_argument("--python", metavar="PY", help="interpreter for the slot's environment")
     p.add_argument("--package", action="append", metavar="REQ",
                    help="a Python package for the slot's environment (repeatable)")
+    p.add_argument("--leave-out", action="append", metavar="LIB",
+                   help="a library file of the wheels not to install, '*' and '?' as "
+                   "wildcards (repeatable; e.g. 'libcudnn_*_train.so.8')")
     p.add_argument("--dry-run", action="store_true",
                    help="resolve and list the wheels, those of the slot's Python environment "
                    "too (what lock would pin); install nothing")

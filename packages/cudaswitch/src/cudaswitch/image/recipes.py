@@ -61,6 +61,8 @@ components = {_LIBS}
 cudnn = "8.9.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_APP_DEPS}]
+# inference: cuDNN 8's training sub-libraries are never loaded (313 MB; docs/gpu-results.md)
+leave_out = ["libcudnn_*_train.so.8"]
 
 # onnxruntime-gpu 1.20.x: PyPI build for CUDA 12 and cuDNN 9. cuDNN 9.5 (CUDA 12.0-12.6,
 # compute capability 5.0-9.0), as `slot suggest --cuda 12.4` picks: the newest 9.x serves 7.5
@@ -119,6 +121,9 @@ cudnn = "8.9.*"
 python = "python3"
 packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_FF_DEPS}]
 no_deps = {_FF_NO_DEPS}
+# inference, and no RNN in facefuse's models: cuDNN 8 loads none of these (438 MB; see
+# docs/gpu-results.md, where a slot without them ran the same layers on the GPU)
+leave_out = ["libcudnn_*_train.so.8", "libcudnn_adv_infer.so.8"]
 
 # cuDNN 9.5, as `slot suggest --cuda 12.4` picks: the newest 9.x serves compute capability
 # 7.5 and up only, where CUDA 12.4 serves 5.0 and up.

@@ -263,6 +263,8 @@ def _table(slot: Slot) -> dict:
         t["packages"] = list(slot.packages)
     if slot.no_deps:
         t["no_deps"] = list(slot.no_deps)
+    if slot.leave_out:
+        t["leave_out"] = list(slot.leave_out)
     if slot.env:
         t["env"] = dict(slot.env)
     if slot.lib_dirs:

@@ -41,6 +41,7 @@ from ..toolkits.search import data_home
 from ..units import human_duration, version_text
 from ..versions import SpecError, VersionSpec
 from . import fetch as fetching
+from .leaveout import check_left_out, check_needed, is_left_out
 from .lockfile import LockedSlot, LockedVenv, read_locked, write_lock
 from .needed import check_slot
 from .options import InstallOptions, home_guard
@@ -315,11 +316,15 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
                          f"slot {slot.name}, installed by cudaswitch\n")
     try:
         files: dict[str, dict] = {}
+        left: dict[str, int] = {}
         conflicts: list[str] = []
         for i, (w, path) in enumerate(zip(wheels, paths, strict=True), 1):
             label = f"{slot.name} [{i}/{len(wheels)}] {w.name}"
             members = store.members(path, w.sha256, lambda d, t, lb=label: rep.bar(lb, d, t))
             for m in members:
+                if is_left_out(slot.leave_out, m.path):
+                    left[m.path] = m.size
+                    continue
                 if m.path in files:
                     if files[m.path]["sha256"] != m.sha256:
                         conflicts.append(f"{m.path}: {files[m.path]['wheel']} and {w.name}")
@@ -328,11 +333,16 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
                 files[m.path] = {"sha256": m.sha256, "size": m.size,
                                  "mode": "x" if m.executable else "", "how": how,
                                  "wheel": w.name}
+        if slot.leave_out:
+            check_left_out(slot.name, slot.leave_out, left, files)
         generated = [fsguard.MARKER, *_finish_layout(partial, files)]
         fsguard.atomic_write_json(os.path.join(partial, "version.json"),
                                   _version_json(slot.release, wheels))
         generated.append("version.json")
         venv_result = build_venv(slot, venv, opts, plan) if plan else None
+        if left:
+            check_needed(slot.name, slot.leave_out, venv if venv_result else partial, partial,
+                         slot.components, left)
         if venv_result:
             check_slot(slot.name, venv, partial, slot.components)
         if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
@@ -341,6 +351,7 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
             "format": FORMAT, "name": slot.name, "release": slot.release, "root": root,
             "request": slot.request(), "wheels": [w.as_dict() for w in wheels],
             "files": files, "generated": generated, "conflicts": conflicts,
+            "left_out": dict(sorted(left.items())),
             "venv": venv if slot.packages else None,
             "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -533,7 +544,8 @@ def uninstall(target: str, env: Mapping[str, str], force: bool = False,
 
 def default_slot_for(version: str, components: Sequence[str], name: str | None,
                      python: str | None = None, packages: Sequence[str] = (),
-                     env: Mapping[str, str] | None = None) -> Slot:
+                     env: Mapping[str, str] | None = None,
+                     leave_out: Sequence[str] = ()) -> Slot:
     from ..slots import make_slot, resolve_release
 
     release = resolve_release(version, env)
@@ -544,6 +556,8 @@ def default_slot_for(version: str, components: Sequence[str], name: str | None,
         table["python"] = python
     if packages:
         table["packages"] = list(packages)
+    if leave_out:
+        table["leave_out"] = list(leave_out)
     slot, _ = make_slot(table, "install", env)
     return slot
 

@@ -1,0 +1,63 @@
+"""A slot's ``leave_out``: library files its wheels bring that the slot does not install.
+
+NVIDIA ships some libraries whole that an application uses in part: cuDNN 8 comes as
+``*_infer`` and ``*_train`` sub-libraries, and an inference-only program (ONNX Runtime) never
+loads the training ones, 313 MB of the CUDA 11.8 slot. What is checked when the slot is
+assembled, before it is swapped in (a failed check leaves nothing behind):
+
+- every pattern takes out at least one file (a typo is an error, not a silent no-op);
+- no component loses all its libraries (drop it from ``components`` instead);
+- no library the slot keeps, and none in its venv, names a left-out one in ``DT_NEEDED``.
+
+What cannot be checked here is a library loaded by name at run time (cuDNN's sub-libraries
+are): that is what ``cudaswitch exec --verify --provider cuda`` is for, which also catches a
+left-out library found elsewhere on the host (docs/gpu-results.md).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+
+from ..errors import UsageError
+from .needed import component_of, missing_libraries
+
+
+def is_left_out(patterns: Sequence[str], path: str) -> bool:
+    """Whether ``path`` (a slot-relative path such as ``lib/libcudnn_adv_train.so.8``) is one
+    of the library files the patterns take out."""
+    if not patterns or not path.startswith("lib/"):
+        return False
+    name = posixpath.basename(path)
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def check_left_out(slot_name: str, patterns: Sequence[str], left: Iterable[str],
+                   kept: Iterable[str]) -> None:
+    """UsageError when a pattern matched nothing or a component kept none of its libraries."""
+    left_names = [posixpath.basename(p) for p in left]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in left_names)]
+    kept_names = [posixpath.basename(p) for p in kept if p.startswith("lib/")]
+    if unmatched:
+        libs = sorted(n for n in kept_names if ".so" in n)
+        raise UsageError(f"slot {slot_name}: leave_out {', '.join(map(repr, unmatched))} "
+                         f"matches no library of the slot's wheels (they bring: "
+                         f"{', '.join(libs)[:400]})")
+    emptied = sorted({c for n in left_names if (c := component_of(n))}
+                     - {c for n in kept_names if (c := component_of(n))})
+    if emptied:
+        raise UsageError(f"slot {slot_name}: leave_out takes out every library of "
+                         f"{', '.join(emptied)}; take the component out of components instead")
+
+
+def check_needed(slot_name: str, patterns: Sequence[str], venv: str, root: str,
+                 components: Sequence[str], left: Mapping[str, object]) -> None:
+    """UsageError naming each left-out library that a kept one (or the venv) needs."""
+    names = {posixpath.basename(p) for p in left}
+    hits = [m for m in missing_libraries(venv, root, components) if m.library in names]
+    if hits:
+        raise UsageError(
+            f"slot {slot_name}: leave_out ({', '.join(patterns)}) takes out libraries that "
+            "others need; nothing was installed:\n" + "\n".join(
+                f"  {m.library} is needed by {m.needed_by}" for m in hits))

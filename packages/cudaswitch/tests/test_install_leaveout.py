@@ -1,0 +1,153 @@
+"""A slot's ``leave_out``: library files of its wheels that it does not install.
+
+Real parts: NVIDIA's cudart and nvrtc wheels for CUDA 12.4 (the test wheelhouse), installed by
+``cudaswitch install`` and ``sync``; for the refused case, a real wheel whose library gcc linked
+against ``libnvrtc.so.12``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import slot_cli, slot_env
+from test_install_needed import build_needs_nvrtc_wheel
+
+from cudaswitch.errors import UsageError
+from cudaswitch.image.recipes import RECIPES
+from cudaswitch.install.leaveout import is_left_out
+from cudaswitch.slots import make_slot, parse_manifest
+
+BUILTINS = "libnvrtc-builtins.so.*"
+
+
+def _wheelhouse(slot_wheelhouse: Path, tmp_path: Path) -> Path:
+    wh = tmp_path / "wh"
+    wh.mkdir()
+    for pattern in ("*cu12*.whl", "cuda_toolkit-12*.whl"):
+        for w in slot_wheelhouse.glob(pattern):
+            shutil.copy(w, wh)
+    return wh
+
+
+def _nothing_half_done(home: Path, name: str) -> None:
+    toolkits = home / "toolkits"
+    assert not (toolkits / name).exists()
+    assert not toolkits.exists() or not [p for p in toolkits.iterdir()
+                                         if p.name.startswith(".partial")]
+
+
+@pytest.mark.parametrize("pattern,path,out", [
+    ("libcudnn_*_train.so.8", "lib/libcudnn_cnn_train.so.8", True),
+    ("libcudnn_*_train.so.8", "lib/libcudnn_cnn_infer.so.8", False),
+    ("libcudnn_adv_infer.so.8", "lib/libcudnn_adv_infer.so.8", True),
+    ("libnvrtc-builtins.so.*", "lib/libnvrtc-builtins.so.12.4", True),
+    ("libnvrtc*", "include/libnvrtc.h", False),  # only the library folder
+    ("libnvrtc*", "bin/libnvrtc.so", False),
+])
+def test_patterns_take_out_library_files_by_name(pattern, path, out):
+    assert is_left_out((pattern,), path) is out
+
+
+@pytest.mark.parametrize("value,needle", [
+    ("libcudnn_*_train.so.8", "must be a list"),
+    ([3], "must be a list"),
+    (["../../etc/passwd"], "not a library file name"),
+    (["lib/libcudart.so.12"], "not a library file name"),
+    (["libx[ab].so"], "not a library file name"),
+    (["lib*"], "not a library file name"),
+    (["libcudart.so.12\n"], "not a library file name"),
+    (["cudnn"], "not a library file name"),
+    (["lib" + "a" * 200], "not a library file name"),
+])
+def test_bad_leave_out_is_refused_naming_it(value, needle):
+    with pytest.raises(UsageError, match=needle):
+        make_slot({"name": "s", "cuda": "12.4", "leave_out": value})
+
+
+def test_leave_out_is_part_of_the_request_only_when_set():
+    plain, _ = make_slot({"name": "s", "cuda": "12.4"})
+    trimmed, _ = make_slot({"name": "s", "cuda": "12.4",
+                            "leave_out": ["libb.so.1", "liba.so.1", "libb.so.1"]})
+    assert "leave_out" not in plain.request()
+    assert trimmed.request()["leave_out"] == ["liba.so.1", "libb.so.1"]
+
+
+def test_install_leaves_the_named_library_out_and_records_it(slot_wheelhouse, tmp_path):
+    wh = _wheelhouse(slot_wheelhouse, tmp_path)
+    home = tmp_path / "home"
+    env = slot_env(home)
+    done = slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", BUILTINS,
+                    "--wheelhouse", str(wh), "--json", env=env)
+    assert json.loads(done.stdout)["status"] == "installed"
+    lib = home / "toolkits" / "cuda12.4" / "lib"
+    assert (lib / "libnvrtc.so.12").is_file() and (lib / "libcudart.so.12").is_file()
+    assert not list(lib.glob("libnvrtc-builtins*"))
+    record = json.loads((lib.parent / "cudaswitch-slot.json").read_text())
+    assert list(record["left_out"]) == ["lib/libnvrtc-builtins.so.12.4"]
+    assert record["left_out"]["lib/libnvrtc-builtins.so.12.4"] > 0
+    assert record["request"]["leave_out"] == [BUILTINS]
+    again = slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", BUILTINS,
+                     "--wheelhouse", str(wh), "--json", env=env)
+    assert json.loads(again.stdout)["status"] == "unchanged"
+    whole = slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--wheelhouse", str(wh),
+                     "--json", env=env)
+    assert json.loads(whole.stdout)["status"] != "unchanged"
+    assert list(lib.glob("libnvrtc-builtins*"))
+
+
+@pytest.mark.parametrize("pattern,needle", [
+    ("libnothing*.so", "matches no library of the slot's wheels"),
+    ("libcudart*", "takes out every library of cudart"),
+    ("libnvrtc*", "takes out every library of nvrtc"),
+])
+def test_a_pattern_that_takes_out_nothing_or_everything_installs_nothing(
+        slot_wheelhouse, tmp_path, pattern, needle):
+    wh = _wheelhouse(slot_wheelhouse, tmp_path)
+    home = tmp_path / "home"
+    bad = slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", pattern,
+                   "--wheelhouse", str(wh), env=slot_env(home), check=False)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert needle in bad.stderr and "Traceback" not in bad.stderr
+    _nothing_half_done(home, "cuda12.4")
+
+
+def test_a_library_the_venv_links_cannot_be_left_out(slot_wheelhouse, tmp_path):
+    wh = _wheelhouse(slot_wheelhouse, tmp_path)
+    build_needs_nvrtc_wheel(wh)
+    home = tmp_path / "home"
+    args = ["12.4", "--name", "ort", "--python", "python3", "--package", "cs-needs-nvrtc==1.0",
+            "--with", "cudart,nvrtc", "--wheelhouse", str(wh)]
+    bad = slot_cli("install", *args, "--leave-out", "libnvrtc.so.12", env=slot_env(home),
+                   check=False)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert "libnvrtc.so.12 is needed by" in bad.stderr and "libuses_nvrtc.so" in bad.stderr
+    _nothing_half_done(home, "ort")
+
+
+def test_sync_reads_leave_out_from_the_manifest(slot_wheelhouse, tmp_path):
+    wh = _wheelhouse(slot_wheelhouse, tmp_path)
+    home = tmp_path / "home"
+    manifest = tmp_path / "cudaswitch.toml"
+    manifest.write_text('[[slot]]\nname = "rt"\ncuda = "12.4"\n'
+                        'components = ["cudart", "nvrtc"]\n'
+                        f'leave_out = ["{BUILTINS}"]\n')
+    slot_cli("sync", "--manifest", str(manifest), "--wheelhouse", str(wh), env=slot_env(home))
+    lib = home / "toolkits" / "rt" / "lib"
+    assert (lib / "libnvrtc.so.12").is_file() and not list(lib.glob("libnvrtc-builtins*"))
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_recipes_leave_out_cudnn_8_sublibraries_only(recipe):
+    """cuDNN 9 loads every sub-library when ONNX Runtime starts (docs/gpu-results.md): only a
+    cuDNN 8 slot may leave any out, and then only what inference without RNNs never loads."""
+    slots = parse_manifest(RECIPES[recipe], f"{recipe}.toml").slots
+    for slot in slots:
+        if slot.cudnn and slot.cudnn.startswith("8."):
+            assert "libcudnn_*_train.so.8" in slot.leave_out
+            for name in ("libcudnn_cnn_infer.so.8", "libcudnn_ops_infer.so.8", "libcudnn.so.8"):
+                assert not is_left_out(slot.leave_out, f"lib/{name}")
+        else:
+            assert slot.leave_out == ()
