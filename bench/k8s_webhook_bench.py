@@ -78,6 +78,14 @@ wrk.headers["Content-Type"] = "application/json"
 if os.getenv("BENCH_GZIP") == "1" then
     wrk.headers["Accept-Encoding"] = "gzip"  -- as kube-apiserver's Go client sends it
 end
+if os.getenv("BENCH_DISTINCT") == "1" then  -- every review a pod not seen before
+    local n = 0
+    request = function()
+        n = n + 1
+        local body = wrk.body:gsub('"generateName": "', '"generateName": "p' .. n .. '-', 1)
+        return wrk.format(nil, nil, nil, body)
+    end
+end
 """
 
 
@@ -206,12 +214,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk(url: str, body_file: Path, script: Path, duration: int, connections: int,
-        threads: int, server_pid: int, gzip_ok: bool = True) -> dict:
+        threads: int, server_pid: int, gzip_ok: bool = True, distinct: bool = False) -> dict:
     cpu0, tool0 = cpu_seconds(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
                           "--latency", "--timeout", "5s", "-s", str(script), url],
                          env={**os.environ, "BENCH_BODY": str(body_file),
-                              "BENCH_GZIP": "1" if gzip_ok else "0"},
+                              "BENCH_GZIP": "1" if gzip_ok else "0",
+                              "BENCH_DISTINCT": "1" if distinct else "0"},
                          capture_output=True, text=True, timeout=duration + 60)
     server_cpu = cpu_seconds(server_pid) - cpu0
     tool1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -263,6 +272,9 @@ def main() -> int:
                          "facefusion-cuda12 (CUDA 12.4), e.g. 12 for a shorter affinity")
     ap.add_argument("--workers", type=int, default=1,
                     help="cudaswitch k8s webhook --workers N (kopf's server is one process)")
+    ap.add_argument("--distinct", action="store_true",
+                    help="make every review's pod a new one (a counter in its generateName), "
+                    "so the webhook reuses no decision, as for pods of many templates")
     ap.add_argument("--identity", action="store_true",
                     help="send no Accept-Encoding (kube-apiserver sends gzip; so does the "
                          "bench by default, to every server)")
@@ -320,7 +332,7 @@ def main() -> int:
                 for name in order:
                     results[name].append(wrk(targets[name], bodies[name], script,
                                              args.duration, args.connections, args.threads,
-                                             pids[name], not args.identity))
+                                             pids[name], not args.identity, args.distinct))
         finally:
             for p in procs.values():
                 p.terminate()
@@ -339,6 +351,7 @@ def main() -> int:
         "wrk_threads": args.threads, "request_bytes": len(body),
         "cudaswitch_response_bytes": response_bytes, "cudaswitch_gzip_bytes": gzip_bytes,
         "accept_encoding": "identity" if args.identity else "gzip",
+        "distinct_pods": args.distinct,
         "cudaswitch_workers": args.workers, "cpus": os.cpu_count(),
         "load_1m_before_and_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "rounds_detail": results,

@@ -7,6 +7,7 @@ reason, never an allow. A well-formed review gets a response carrying its ``uid`
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from .crd import API_VERSION, GROUP, KIND, PLURAL
@@ -104,9 +105,45 @@ def admit_pod(request: Mapping, catalog: Catalog) -> Decision:
         raise ReviewError(f"this path admits pods, got resource {_resource(request)}")
     if request["operation"] != "CREATE" or request.get("subResource"):
         return Decision(True)
-    pod = _object(request)
-    check_pod(pod)
-    return mutate_pod(pod, catalog)
+    return POD_DECISIONS.decide(_object(request), catalog)
+
+
+class PodDecisions:
+    """The decision for each pod content seen lately, for the catalog it was made with.
+
+    The pods of one ReplicaSet reach the webhook alike (the name is generated after admission,
+    the uid is the review's), so a rollout of N replicas is one decision and N - 1 lookups. The
+    key is the whole pod as JSON: two pods that differ anywhere are decided apart. A new
+    catalog (the runtimes changed, or were listed again) forgets every decision; a pod whose
+    shape is refused is never kept."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.owner: Catalog | None = None
+        self.entries: OrderedDict[bytes, Decision] = OrderedDict()
+
+    def decide(self, pod: Mapping, catalog: Catalog) -> Decision:
+        if catalog is not self.owner:
+            self.entries.clear()
+            self.owner = catalog
+        try:
+            key = _dumps(pod)
+        except TypeError:  # nested deeper than orjson writes: decided, not kept
+            check_pod(pod)
+            return mutate_pod(pod, catalog)
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.entries.move_to_end(key)
+            return hit
+        check_pod(pod)
+        decision = mutate_pod(pod, catalog)
+        self.entries[key] = decision
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return decision
+
+
+POD_DECISIONS = PodDecisions()
 
 
 def validate_runtime(request: Mapping, catalog: Catalog) -> Decision:

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .gzipped import Deflated, deflate_once
 from .jsontext import compact_ascii
@@ -71,8 +71,13 @@ class Decision:
 
     def patch_base64_parts(self) -> list[bytes | Deflated]:
         """The base64 in pieces for a gzip answer: the big ones deflated once and reused."""
-        return [_deflated_cached(p) if len(p) > _BIG else _base64(p).encode("ascii")
-                for p in self.patch]
+        return list(self._base64_parts)
+
+    @cached_property
+    def _base64_parts(self) -> tuple[bytes | Deflated, ...]:
+        # a decision is reused for the pods of one template (admission.PodDecisions)
+        return tuple(_deflated_cached(p) if len(p) > _BIG else _base64(p).encode("ascii")
+                     for p in self.patch)
 
 
 _BIG = 1024
