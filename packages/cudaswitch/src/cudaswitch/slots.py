@@ -390,7 +390,7 @@ def _leave_out(value: object, where: str) -> tuple[str, ...]:
         raise UsageError(f"{where}: leave_out must be a list of library file names "
                          f"(e.g. leave_out = [\"libcudnn_*_train.so.8\"])")
     for v in value:
-        if not LEAVE_OUT_RE.fullmatch(v) or v.strip("*?") in ("lib", "") or "**" in v:
+        if not LEAVE_OUT_RE.fullmatch(v) or v.strip("*?") == "lib" or "**" in v:
             raise UsageError(f"{where}: leave_out: {v[:80]!r} is not a library file name: "
                              "give 'lib' and then letters, digits, '_', '.', '+', '-', with "
                              "'*' or '?' as wildcards (e.g. \"libcudnn_adv_infer.so.8\")")

@@ -341,7 +341,7 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
         generated.append("version.json")
         venv_result = build_venv(slot, venv, opts, plan) if plan else None
         if left:
-            check_needed(slot.name, slot.leave_out, venv if venv_result else partial, partial,
+            check_needed(slot.name, slot.leave_out, venv if venv_result else None, partial,
                          slot.components, left)
         if venv_result:
             check_slot(slot.name, venv, partial, slot.components)

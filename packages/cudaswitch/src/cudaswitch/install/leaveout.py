@@ -51,7 +51,7 @@ def check_left_out(slot_name: str, patterns: Sequence[str], left: Iterable[str],
                          f"{', '.join(emptied)}; take the component out of components instead")
 
 
-def check_needed(slot_name: str, patterns: Sequence[str], venv: str, root: str,
+def check_needed(slot_name: str, patterns: Sequence[str], venv: str | None, root: str,
                  components: Sequence[str], left: Mapping[str, object]) -> None:
     """UsageError naming each left-out library that a kept one (or the venv) needs."""
     names = {posixpath.basename(p) for p in left}

@@ -107,11 +107,13 @@ def _files(root: str) -> Iterator[tuple[str, str]]:
             yield folder, name
 
 
-def missing_libraries(venv: str, slot_root: str, components: Sequence[str]) -> list[Missing]:
-    """What the venv's and the slot's native libraries need from CUDA that neither has."""
+def missing_libraries(venv: str | None, slot_root: str,
+                      components: Sequence[str]) -> list[Missing]:
+    """What the venv's (if the slot has one) and the slot's native libraries need from CUDA
+    that neither has."""
     provided: set[str] = set()
     native: list[str] = []
-    for root in (slot_root, venv):
+    for root in (slot_root,) if venv is None else (slot_root, venv):
         for folder, name in _files(root):
             provided.add(name)
             path = os.path.join(folder, name)
@@ -131,7 +133,8 @@ def missing_libraries(venv: str, slot_root: str, components: Sequence[str]) -> l
         for lib, comp in cuda:
             if lib in provided or lib in out:
                 continue
-            where = os.path.relpath(path, venv if path.startswith(venv + os.sep) else slot_root)
+            in_venv = venv is not None and path.startswith(venv + os.sep)
+            where = os.path.relpath(path, venv if in_venv else slot_root)
             others = tuple(sorted(n for n in bases.get(base_name(lib) or "", [])
                                   if n.count(".so.") == 1 and n != lib))
             out[lib] = Missing(lib, comp or "", where, others)

@@ -127,19 +127,19 @@ class PodDecisions:
             self.entries.clear()
             self.owner = catalog
         try:
-            key = _dumps(pod)
-        except TypeError:  # nested deeper than orjson writes: decided, not kept
-            check_pod(pod)
-            return mutate_pod(pod, catalog)
-        hit = self.entries.get(key)
+            key: bytes | None = _dumps(pod)
+        except (TypeError, ValueError, RecursionError):  # deeper than the writer goes
+            key = None  # decided, not kept
+        hit = self.entries.get(key) if key is not None else None
         if hit is not None:
             self.entries.move_to_end(key)
             return hit
         check_pod(pod)
         decision = mutate_pod(pod, catalog)
-        self.entries[key] = decision
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        if key is not None:
+            self.entries[key] = decision
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
         return decision
 
 

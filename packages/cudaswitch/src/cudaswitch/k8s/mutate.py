@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from .gzipped import Deflated, deflate_once
-from .jsontext import compact_ascii
+from .jsontext import compact_ascii as _compact
 from .placement import (
     PlacementError,
     RuntimeRequest,
@@ -121,9 +121,6 @@ class Placement:
 def placement_for(request: RuntimeRequest) -> Placement:
     terms = required_node_affinity(request)
     return Placement(tuple(terms), _compact(terms), placement_digest(request, terms))
-
-
-_compact = compact_ascii
 
 
 def deny(message: str, code: int = 403) -> Decision:
