@@ -400,3 +400,58 @@ def test_system_packages_get_the_network_for_their_step_alone(built, tmp_path):
     none = subprocess.run([*argv, "--network", "none"], capture_output=True, text=True,
                           env=pm.env, timeout=300)
     assert none.returncode == 2 and "apt-get, which needs the network" in none.stderr
+
+
+SAME_RELEASE = f'''default = "cuda12.4"
+
+[image]
+name = "localhost/cs-image-same-release"
+version = "1"
+base = "{BASE}"
+command = ["true"]
+
+[[slot]]
+name = "cuda12.4"
+cuda = "12.4"
+components = ["cudart", "nvrtc"]
+
+[[slot]]
+name = "cuda12.4-rt"
+cuda = "12.4"
+components = ["cudart"]
+'''
+
+
+def test_a_slot_of_the_same_release_shares_its_step_and_stores_its_libraries_once(
+        built, tmp_path):
+    """As a TensorRT slot on its CUDA slot: two slots of CUDA 12.4 in a row are installed by
+    one step, so the library both toolkits hold is one file in the layer (hard links), while
+    each slot still maps it from its own folder; and the first slot's single image holds that
+    slot alone, not the second slot that shares its stage."""
+    pm, _folder, wheelhouse, _ = built
+    ref = "localhost/cs-image-same-release"
+    (tmp_path / "cudaswitch.toml").write_text(SAME_RELEASE)
+    report = build(pm, tmp_path, wheelhouse, "--singles")
+    containerfile = (tmp_path / "context" / "Containerfile").read_text()
+    assert "AS slot1-cuda12-4\n" in containerfile and "AS slot2" not in containerfile
+    proc = pm("run", "--rm", "--pull=never", "--user", "0", f"{ref}:1", "sh", "-c",
+              "cd /opt/cudaswitch/toolkits && stat -L -c '%i %h' cuda12.4/lib/libcudart.so.12 "
+              "cuda12.4-rt/lib/libcudart.so.12 && du -sb --apparent-size cuda12.4 | cut -f1 "
+              "&& du -sb --apparent-size cuda12.4-rt | cut -f1")
+    one, two, tk_bytes, rt_bytes = proc.stdout.split("\n")[:4]
+    assert one.split()[0] == two.split()[0] and int(one.split()[1]) >= 2, proc.stdout
+    slot_layer = next(la["size"] for la in report["images"][0]["layers"]
+                      if "cudaswitch-slots/cuda12.4-rt.toml" in la["created_by"])
+    assert slot_layer < int(tk_bytes) + 2**20, (slot_layer, tk_bytes)
+    print(f"one step for two CUDA 12.4 slots: layer {slot_layer} bytes; the toolkits alone "
+          f"{tk_bytes} and {rt_bytes} bytes")
+    for slot in ("cuda12.4", "cuda12.4-rt"):
+        proc = pm.run(f"{ref}:1", "python3", "-I", "-S", "/opt/cudaswitch/probe.py",
+                      "--soname", "libcudart.so.12", env={"CUDASWITCH_SLOT": slot})
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["maps"] == [
+            f"/opt/cudaswitch/toolkits/{slot}/lib/libcudart.so.12"]
+    proc = pm.run(f"{ref}:1-cuda12.4", "sh", "-c", "ls /opt/cudaswitch/toolkits")
+    assert proc.stdout.split() == ["cuda12.4"], proc.stdout
+    proc = pm.run(f"{ref}:1-cuda12.4-rt", "sh", "-c", "ls /opt/cudaswitch/toolkits")
+    assert proc.stdout.split() == ["cuda12.4-rt"], proc.stdout

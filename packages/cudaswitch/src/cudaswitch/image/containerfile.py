@@ -8,7 +8,10 @@ Stages::
     slot<i>-<name>      the stage before it + ``cudaswitch sync`` of that slot alone (toolkit,
                         then its venv), its wheels bind-mounted from the context, never copied
                         into a layer: slot1 on common, slot2 on slot1, ...; a later slot's
-                        venv files identical to an earlier slot's become links (dedup.py)
+                        venv files identical to an earlier slot's become links (dedup.py).
+                        Slots of one CUDA release in a row (a TensorRT slot after its CUDA
+                        slot) share one stage and one step: the store they are installed from
+                        hard-links the library files their toolkits hold alike, once
     image               the last slot stage + the baked entrypoint + the app: tag NAME:VERSION
     only<i>-<name>      with --singles only: one slot + the app, tag NAME:VERSION-<name> (the
                         first on slot1 itself, the others on common with that slot's folders
@@ -25,6 +28,7 @@ the app (unless the app may hold a ``cudaswitch.toml`` or a path the variables n
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shlex
@@ -135,6 +139,10 @@ def slot_labels(slots: Sequence[SlotInputs], default: str) -> list[tuple[str, st
                 (f"{key}.components", ",".join(s.slot.components))]
         if s.slot.packages:
             out.append((f"{key}.packages", ",".join(s.slot.packages)))
+        if s.slot.no_deps:
+            out.append((f"{key}.no-deps", ",".join(s.slot.no_deps)))
+        if s.slot.leave_out:  # what a model that needs it (an RNN, say) will not find
+            out.append((f"{key}.leave-out", ",".join(s.slot.leave_out)))
         out += [(f"{key}.{k}", v) for k, v in s.resolved]
     return out
 
@@ -239,49 +247,74 @@ def _compile(s: SlotInputs) -> list[str]:
             f"-s {venv} {venv} >/dev/null || true)"]
 
 
-def _slot_stage(s: SlotInputs, parent: str, earlier: Sequence[SlotInputs] = ()) -> list[str]:
-    slot = s.slot
-    what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
-    if slot.packages:
-        what += f" + a venv with {', '.join(slot.packages)}"
-    if slot.no_deps:
-        what += f" (without the dependencies they declare: {', '.join(slot.no_deps)})"
-    lines = [f"# Slot {slot.name}: {what}, from NVIDIA's wheels, installed by the",
-             "# same `cudaswitch sync` users run. Its wheels are bind-mounted from the context",
-             "# (never a layer); their content digest is part of the step, so a changed wheel",
-             "# rebuilds this layer and nothing else."]
-    if _dedup(s, earlier):
-        lines.append("# Files identical to an earlier slot's venv become links to them, so this "
-                     "layer does not hold them twice.")
-    if s.dropped:
-        lines.append(f"# Left out of this runtime image: {', '.join(s.dropped)} "
+def _slot_stage(group: Sequence[SlotInputs], parent: str,
+                earlier: Sequence[SlotInputs] = ()) -> list[str]:
+    """One stage: a slot, or slots of one CUDA release installed by one step (see ``plan``)."""
+    lines: list[str] = []
+    for s in group:
+        slot = s.slot
+        what = f"CUDA {slot.release} [{', '.join(slot.components)}]"
+        if slot.packages:
+            what += f" + a venv with {', '.join(slot.packages)}"
+        if slot.no_deps:
+            what += f" (without the dependencies they declare: {', '.join(slot.no_deps)})"
+        if slot.leave_out:
+            what += f", leaving out {', '.join(slot.leave_out)}"
+        lines.append(f"# Slot {slot.name}: {what}, from NVIDIA's wheels, installed by the")
+        lines.append("# same `cudaswitch sync` users run.")
+    lines += ["# Wheels are bind-mounted from the context (never a layer); their content digest",
+              "# is part of the step, so a changed wheel rebuilds this layer and the ones after."]
+    if len(group) > 1:
+        lines.append("# One step for these slots of one CUDA release: the library files their "
+                     "toolkits hold alike")
+        lines.append("# are hard links to one copy in this layer.")
+    steps: list[str] = []
+    mounts: list[str] = []
+    for j, s in enumerate(group):
+        wh = "/tmp/wheelhouse" if len(group) == 1 else f"/tmp/wheelhouse-{j + 1}"
+        mounts.append(f"type=bind,source=wheelhouse/{s.slot.name},target={wh}")
+        link = _dedup(s, [*earlier, *group[:j]])
+        if link:
+            lines.append(f"# {s.slot.name}: files identical to an earlier slot's venv become "
+                         "links to them, so the layer does not hold them twice.")
+        steps += [f"CUDASWITCH_INPUTS=sha256:{s.digest} PYTHONDONTWRITEBYTECODE=1 "
+                  f"cudaswitch sync --manifest /tmp/cudaswitch-slots/{s.slot.name}.toml "
+                  f"--wheelhouse {wh}", *_compile(s), *link]
+    mounts.append("type=bind,source=slots,target=/tmp/cudaswitch-slots")
+    dropped = sorted({c for s in group for c in s.dropped})
+    if dropped:
+        lines.append(f"# Left out of this runtime image: {', '.join(dropped)} "
                      "(cudaswitch image build --devel keeps them).")
-    lines += [f"FROM {parent} AS {s.stage}",
-              _run([f"CUDASWITCH_INPUTS=sha256:{s.digest} PYTHONDONTWRITEBYTECODE=1 "
-                    "cudaswitch sync --manifest "
-                    f"/tmp/cudaswitch-slots/{slot.name}.toml --wheelhouse /tmp/wheelhouse",
-                    *_compile(s),
-                    *_dedup(s, earlier),
-                    f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
-                   [f"type=bind,source=wheelhouse/{slot.name},target=/tmp/wheelhouse",
-                    "type=bind,source=slots,target=/tmp/cudaswitch-slots"])]
+    lines += [f"FROM {parent} AS {group[0].stage}",
+              _run([*steps, f"rm -rf {HOME}/store {HOME}/cache {HOME}/.install.lock /root/.cache"],
+                   mounts)]
     return lines
+
+
+def _chain_stage(slots: Sequence[SlotInputs], wanted: Sequence[SlotInputs]) -> str | None:
+    """The slot stage whose chain holds exactly ``wanted`` (all slots, or the first ones up to
+    a stage's end), else None: a stage holds every slot installed in it and before it, so the
+    first slot's single image cannot start from a stage it shares with the next slot."""
+    for k, s in enumerate(slots):
+        last = k + 1 == len(slots) or slots[k + 1].stage != s.stage
+        if last and tuple(slots[:k + 1]) == tuple(wanted):
+            return s.stage
+    return None
 
 
 def _final_stage(r: Recipe, t: Target) -> list[str]:
     img = r.image
     lines = [f"# Image {t.stage}: slots {', '.join(s.slot.name for s in t.slots)}; "
              f"default {t.default}."]
-    if t.slots == r.slots:
-        lines.append(f"FROM {r.slots[-1].stage} AS {t.stage}")
-    elif t.slots == r.slots[:1]:
-        lines.append(f"FROM {r.slots[0].stage} AS {t.stage}")
+    chain = _chain_stage(r.slots, t.slots)
+    if chain:
+        lines.append(f"FROM {chain} AS {t.stage}")
     else:
         lines.append(f"FROM common AS {t.stage}")
         for s in t.slots:
             lines.append(f"COPY --from={s.stage} {HOME}/toolkits/{s.slot.name} "
                          f"{HOME}/toolkits/{s.slot.name}")
-            if s.slot.packages and s.stage != r.slots[0].stage:
+            if s.slot.packages and s is not r.slots[0]:
                 # its venv links files of earlier slots' venvs: copied with those files
                 lines.append(_run([f"{VENV}/bin/python -I -m cudaswitch.image.dedup copy "
                                    f"/tmp/cudaswitch-slot/venvs/{s.slot.name} "
@@ -387,10 +420,13 @@ def render(r: Recipe) -> str:
     out += _user(img)
     out += _install_cudaswitch(r)
     parent = "common"
-    for i, s in enumerate(r.slots):
+    done = 0
+    for stage, members in itertools.groupby(r.slots, key=lambda s: s.stage):
+        group = list(members)
         out.append("")
-        out += _slot_stage(s, parent, r.slots[:i])
-        parent = s.stage
+        out += _slot_stage(group, parent, r.slots[:done])
+        parent = stage
+        done += len(group)
     for t in r.targets:
         out.append("")
         out += _final_stage(r, t)

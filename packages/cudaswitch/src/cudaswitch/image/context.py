@@ -70,11 +70,17 @@ def plan(im: ImageManifest, devel: bool, cudaswitch_wheel: str, cudaswitch_sha25
 
     Single-slot targets only with ``singles``: containers/storage keeps one layer per parent
     chain, so a later slot's single image cannot reuse its layer from the all-slots chain and
-    holds a copy of its slot, which local storage then keeps twice."""
+    holds a copy of its slot, which local storage then keeps twice.
+
+    A slot of the same CUDA release as the slot before it (a TensorRT slot on its CUDA slot)
+    shares that slot's stage: both are installed by one step, whose store hard-links each
+    library file the two toolkits hold alike, so the layer keeps it once; a link across
+    layers would copy the file up, and a symbolic link would make the process map the other
+    slot's path."""
     if im.image.devel_base and not devel:
         raise UsageError(f"base {im.image.base} is a -devel image, which carries a compiler; "
                          "use a -base- or -runtime- image, or pass --devel")
-    inputs = []
+    inputs: list[SlotInputs] = []
     for i, slot in enumerate(im.slots, 1):
         rslot, dropped = runtime_slot(slot, devel)
         text = manifest_for((rslot,), None)
@@ -85,7 +91,10 @@ def plan(im: ImageManifest, devel: bool, cudaswitch_wheel: str, cudaswitch_sha25
             nv = name_version(n)
             if nv:
                 versions[nv[0]] = nv[1]
-        inputs.append(SlotInputs(rslot, stage_name("slot", i, slot.name), h.hexdigest(),
+        stage = stage_name("slot", i, slot.name)
+        if inputs and inputs[-1].slot.release == rslot.release:
+            stage = inputs[-1].stage  # same CUDA release: one step, its files stored once
+        inputs.append(SlotInputs(rslot, stage, h.hexdigest(),
                                  dropped, tuple(resolved_labels(versions, slot.major).items())))
     names = [s.slot.name for s in inputs]
     default = im.manifest.default or max(inputs, key=lambda s: s.slot.version.parts).slot.name

