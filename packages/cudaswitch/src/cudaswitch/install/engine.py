@@ -545,7 +545,9 @@ def uninstall(target: str, env: Mapping[str, str], force: bool = False,
 def default_slot_for(version: str, components: Sequence[str], name: str | None,
                      python: str | None = None, packages: Sequence[str] = (),
                      env: Mapping[str, str] | None = None,
-                     leave_out: Sequence[str] = ()) -> Slot:
+                     leave_out: Sequence[str] = (), no_deps: Sequence[str] = ()) -> Slot:
+    """The slot a command line asks for, read as a manifest's table would be, so the flags get
+    the manifest keys' checks (``--no-deps`` is ``no_deps``, ``--leave-out`` is ``leave_out``)."""
     from ..slots import make_slot, resolve_release
 
     release = resolve_release(version, env)
@@ -558,6 +560,8 @@ def default_slot_for(version: str, components: Sequence[str], name: str | None,
         table["packages"] = list(packages)
     if leave_out:
         table["leave_out"] = list(leave_out)
+    if no_deps:
+        table["no_deps"] = list(no_deps)
     slot, _ = make_slot(table, "install", env)
     return slot
 
