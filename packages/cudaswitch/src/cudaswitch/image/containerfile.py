@@ -236,15 +236,16 @@ def _compile(s: SlotInputs) -> list[str]:
     and --timestamp gives every file of the layer the image's time, so they would be stale at
     every start and recompiled in memory, since the image's user cannot write them. A file
     that does not compile (a template, a test for another Python) is left to its importer, as
-    pip leaves it: the subshell keeps that from failing the step. ``-s`` records each source
-    path relative to the venv, so a package both slots install compiles to the same bytes in
-    each and ``dedup`` stores its .pyc once; the import system puts the real path back into
-    the code it loads, so tracebacks still name the file."""
+    pip leaves it: compileall's exit 1, which says some file did not compile, passes; any
+    other exit (no interpreter, arguments it refuses, a crash) fails the step. ``-s`` records
+    each source path relative to the venv, so a package both slots install compiles to the
+    same bytes in each and ``dedup`` stores its .pyc once; the import system puts the real
+    path back into the code it loads, so tracebacks still name the file."""
     if not s.slot.packages:
         return []
     venv = f"{HOME}/venvs/{s.slot.name}"
-    return [f"({venv}/bin/python -m compileall -q -f --invalidation-mode checked-hash "
-            f"-s {venv} {venv} >/dev/null || true)"]
+    return [f"{{ {venv}/bin/python -m compileall -q -f --invalidation-mode checked-hash "
+            f"-s {venv} {venv} >/dev/null || [ $? -eq 1 ]; }}"]
 
 
 def _slot_stage(group: Sequence[SlotInputs], parent: str,
