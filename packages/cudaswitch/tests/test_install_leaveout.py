@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,17 @@ def _wheelhouse(slot_wheelhouse: Path, tmp_path: Path) -> Path:
         for w in slot_wheelhouse.glob(pattern):
             shutil.copy(w, wh)
     return wh
+
+
+def _only_placeholders(lib: Path, pattern: str) -> list[Path]:
+    """The files of ``lib`` named by ``pattern``, each a placeholder and no library."""
+    found = sorted(lib.glob(pattern))
+    for f in found:
+        assert f.is_file() and not f.is_symlink(), f
+        text = f.read_bytes()
+        assert not text.startswith(b"\x7fELF") and b"left out of slot" in text, f
+        assert len(text) < 1024, f
+    return found
 
 
 def _nothing_half_done(home: Path, name: str) -> None:
@@ -84,18 +96,22 @@ def test_install_leaves_the_named_library_out_and_records_it(slot_wheelhouse, tm
     assert json.loads(done.stdout)["status"] == "installed"
     lib = home / "toolkits" / "cuda12.4" / "lib"
     assert (lib / "libnvrtc.so.12").is_file() and (lib / "libcudart.so.12").is_file()
-    assert not list(lib.glob("libnvrtc-builtins*"))
+    assert [p.name for p in _only_placeholders(lib, "libnvrtc-builtins*")] == [
+        "libnvrtc-builtins.so.12.4"]
     record = json.loads((lib.parent / "cudaswitch-slot.json").read_text())
     assert list(record["left_out"]) == ["lib/libnvrtc-builtins.so.12.4"]
     assert record["left_out"]["lib/libnvrtc-builtins.so.12.4"] > 0
     assert record["request"]["leave_out"] == [BUILTINS]
+    assert "lib/libnvrtc-builtins.so.12.4" in record["generated"]
     again = slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", BUILTINS,
                      "--wheelhouse", str(wh), "--json", env=env)
     assert json.loads(again.stdout)["status"] == "unchanged"
     whole = slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--wheelhouse", str(wh),
                      "--json", env=env)
     assert json.loads(whole.stdout)["status"] != "unchanged"
-    assert list(lib.glob("libnvrtc-builtins*"))
+    assert (lib / "libnvrtc-builtins.so.12.4").read_bytes().startswith(b"\x7fELF")
+    slot_cli("uninstall", "cuda12.4", env=env)
+    assert not lib.parent.exists()
 
 
 @pytest.mark.parametrize("pattern,needle", [
@@ -136,7 +152,7 @@ def test_sync_reads_leave_out_from_the_manifest(slot_wheelhouse, tmp_path):
                         f'leave_out = ["{BUILTINS}"]\n')
     slot_cli("sync", "--manifest", str(manifest), "--wheelhouse", str(wh), env=slot_env(home))
     lib = home / "toolkits" / "rt" / "lib"
-    assert (lib / "libnvrtc.so.12").is_file() and not list(lib.glob("libnvrtc-builtins*"))
+    assert (lib / "libnvrtc.so.12").is_file() and _only_placeholders(lib, "libnvrtc-builtins*")
 
 
 CUDNN9_NEEDED = ("libcudnn.so.9", "libcudnn_graph.so.9", "libcudnn_ops.so.9", "libcudnn_cnn.so.9",
@@ -175,3 +191,56 @@ def test_the_facefuse_image_leaves_rnn_out_of_both_slots():
     slots = {s.name: s for s in parse_manifest(RECIPES["facefuse"], "facefuse.toml").slots}
     assert is_left_out(slots["cuda11.8"].leave_out, "lib/libcudnn_adv_infer.so.8")
     assert is_left_out(slots["cuda12.4"].leave_out, "lib/libcudnn_adv.so.9")
+
+
+BUILTINS_PROBE = r"""
+import ctypes, json, re, sys
+nvrtc = ctypes.CDLL("libnvrtc.so.12")
+prog = ctypes.c_void_p()
+src = b'extern "C" __global__ void k(float *x) { x[threadIdx.x] *= 2.0f; }'
+assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), src, b"k.cu", 0, None, None) == 0
+rc = nvrtc.nvrtcCompileProgram(prog, 0, None)
+maps = sorted({line.split()[-1] for line in open("/proc/self/maps")
+               if re.search(r"/libnvrtc-builtins[^/]*$", line.strip())})
+print(json.dumps({"compile_rc": rc, "maps": maps}))
+"""
+
+
+def test_a_left_out_library_opened_by_name_is_not_found_elsewhere(slot_wheelhouse, tmp_path):
+    """NVRTC opens its builtins by name when it compiles. Left out of the slot, that name must
+    not resolve to a copy further down the search path (the host's, or a folder the user's
+    LD_LIBRARY_PATH still names): the slot keeps a placeholder of that name, which the loader
+    finds first and refuses, so the process fails to compile rather than mixing in a library
+    of another build. The same slot, whole, compiles; the placeholder is gone again once the
+    slot is installed without the leave_out."""
+    import zipfile
+
+    wh = _wheelhouse(slot_wheelhouse, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    nvrtc_wheel = next(wh.glob("nvidia_cuda_nvrtc_cu12-*.whl"))
+    with zipfile.ZipFile(nvrtc_wheel) as z:
+        member = next(n for n in z.namelist() if "/libnvrtc-builtins.so." in n)
+        (elsewhere / member.rsplit("/", 1)[1]).write_bytes(z.read(member))
+    home = tmp_path / "home"
+    env = slot_env(home)
+    slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", BUILTINS,
+             "--wheelhouse", str(wh), env=env)
+    lib = home / "toolkits" / "cuda12.4" / "lib"
+    script = tmp_path / "probe.py"
+    script.write_text(BUILTINS_PROBE)
+
+    def probe() -> dict:
+        proc = slot_cli("exec", "--slot", "cuda12.4", "--", sys.executable, "-I", str(script),
+                        env={**env, "LD_LIBRARY_PATH": str(elsewhere)})
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    trimmed = probe()
+    assert trimmed["maps"] == [] and trimmed["compile_rc"] != 0, trimmed
+    placeholder = next(lib.glob("libnvrtc-builtins.so.*"))
+    assert not placeholder.read_bytes().startswith(b"\x7fELF")
+    assert not list(lib.glob("libnvrtc-builtins.so")), "no linker link to a placeholder"
+    slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--wheelhouse", str(wh), env=env)
+    whole = probe()
+    assert whole["compile_rc"] == 0 and whole["maps"] == [str(placeholder)], whole
+    assert placeholder.read_bytes().startswith(b"\x7fELF")

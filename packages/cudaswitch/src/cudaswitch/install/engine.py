@@ -41,7 +41,7 @@ from ..toolkits.search import data_home
 from ..units import human_duration, version_text
 from ..versions import SpecError, VersionSpec
 from . import fetch as fetching
-from .leaveout import check_left_out, check_needed, is_left_out
+from .leaveout import check_left_out, check_needed, is_left_out, write_placeholders
 from .lockfile import LockedSlot, LockedVenv, read_locked, write_lock
 from .needed import check_slot
 from .options import InstallOptions, home_guard
@@ -345,6 +345,7 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
                          slot.components, left)
         if venv_result:
             check_slot(slot.name, venv, partial, slot.components)
+        generated += write_placeholders(slot.name, slot.leave_out, partial, left)
         if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
             fsguard.remove(venv, guard)
         rec = {

@@ -10,8 +10,13 @@ assembled, before it is swapped in (a failed check leaves nothing behind):
 - no library the slot keeps, and none in its venv, names a left-out one in ``DT_NEEDED``.
 
 What cannot be checked here is a library loaded by name at run time (cuDNN's sub-libraries
-are): that is what ``cudaswitch exec --verify --provider cuda`` is for, which also catches a
-left-out library found elsewhere on the host (docs/gpu-results.md).
+are, and NVRTC's builtins): that is what ``cudaswitch exec --verify --provider cuda`` is for.
+Such a name must not fall through to a copy further down the loader's search (the host's
+cuDNN in ``/usr/lib``, a folder the user's ``LD_LIBRARY_PATH`` keeps): on the H200 a slot
+without ``libcudnn_adv`` loaded the host's, of another cuDNN build (docs/gpu-results.md). So
+the slot keeps a placeholder under each left-out name, a short text file: the loader finds it
+first, in the slot's own folder, and stops there with "invalid ELF header" instead of looking
+further, and a program that needs the library fails as if it were absent everywhere.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import fnmatch
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 
+from .. import fsguard
 from ..errors import UsageError
 from .needed import component_of, missing_libraries
 
@@ -61,3 +67,21 @@ def check_needed(slot_name: str, patterns: Sequence[str], venv: str | None, root
             f"slot {slot_name}: leave_out ({', '.join(patterns)}) takes out libraries that "
             "others need; nothing was installed:\n" + "\n".join(
                 f"  {m.library} is needed by {m.needed_by}" for m in hits))
+
+
+def write_placeholders(slot_name: str, patterns: Sequence[str], root: str,
+                       left: Iterable[str], guard: fsguard.Root | None = None) -> list[str]:
+    """A placeholder under each left-out library's path in ``root`` (see the module's
+    docstring); returns those paths, relative to ``root``, for the slot's record."""
+    out = []
+    for rel in sorted(left):
+        name = posixpath.basename(rel)
+        fsguard.atomic_write(
+            posixpath.join(root, rel),
+            f"{name} was left out of slot {slot_name} by cudaswitch (leave_out: "
+            f"{', '.join(patterns)}). This file stands in its place so that the dynamic loader "
+            "stops here instead of loading a copy of another build from elsewhere on the "
+            "host. Install the slot without that leave_out for a program that needs it.\n",
+            mode=0o644, root=guard)
+        out.append(rel)
+    return out
