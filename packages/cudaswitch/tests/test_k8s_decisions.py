@@ -120,3 +120,35 @@ def test_a_pod_nested_deeper_than_the_key_can_hold_is_still_decided():
     r = response(review(deep), catalog_from_objects(runtimes(A="1")))
     assert r["allowed"] and not [op for op in patch_of(r)
                                  if op["path"] == "/spec/containers/0/env/0"]
+
+
+def test_cluster_catalog_listed_again_unchanged_keeps_the_decisions_standin_apiserver():
+    """The webhook lists CudaRuntimes every 10 s; a list that says what the last one said must
+    not count as a new catalog, or every poll forgets every decision. One that differs does.
+    (The kube-apiserver is the tests' stand-in: list of CudaRuntimes over real HTTP.)"""
+    from k8s_standin import StandinApi
+
+    from cudaswitch.k8s.apiclient import ClusterConfig
+    from cudaswitch.k8s.sources import ClusterCatalog
+
+    api = StandinApi()
+    api.start()
+    try:
+        api.put("cudaruntimes", runtimes(A="1")[0])
+        cluster = ClusterCatalog(ClusterConfig(server=f"http://127.0.0.1:{api.port}"))
+        cluster.refresh()
+        first = cluster()
+        assert list(first.runtimes) == ["ff"]
+        memo = PodDecisions()
+        decision = memo.decide(pod(), cluster())
+        api.put("cudaruntimes", {**runtimes(A="1")[0]})  # written again, the same spec
+        cluster.refresh()
+        assert cluster() is first
+        assert memo.decide(pod(), cluster()) is decision
+        api.put("cudaruntimes", runtimes(A="2")[0])
+        cluster.refresh()
+        assert cluster() is not first and cluster() != first
+        again = memo.decide(pod(), cluster())
+        assert again is not decision and again != decision
+    finally:
+        api.stop()

@@ -114,8 +114,8 @@ class PodDecisions:
     The pods of one ReplicaSet reach the webhook alike (the name is generated after admission,
     the uid is the review's), so a rollout of N replicas is one decision and N - 1 lookups. The
     key is the whole pod as JSON: two pods that differ anywhere are decided apart. A new
-    catalog (the runtimes changed, or were listed again) forgets every decision; a pod whose
-    shape is refused is never kept."""
+    catalog (the runtimes changed; a list that says the same keeps its catalog) forgets every
+    decision; a pod whose shape is refused is never kept."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size

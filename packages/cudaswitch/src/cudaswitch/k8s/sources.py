@@ -31,11 +31,16 @@ class ClusterCatalog:
         return self.current
 
     def refresh(self) -> None:
+        """List the runtimes again. A list that reads as the current catalog keeps that very
+        object: the webhook's decisions belong to a catalog object and are forgotten with it,
+        which every poll would otherwise do."""
         items = list_items(self.cfg, RUNTIMES_PATH)
-        self.current = catalog_from_objects(items, self.extra_images)
+        fresh = catalog_from_objects(items, self.extra_images)
+        if fresh != self.current or not self.loaded:
+            self.current = fresh
+            for err in fresh.errors:
+                log.warning("CudaRuntime skipped: %s", err)
         self.loaded = True
-        for err in self.current.errors:
-            log.warning("CudaRuntime skipped: %s", err)
 
     async def poll(self, every: float = 10.0) -> None:
         while True:
