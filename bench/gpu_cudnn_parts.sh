@@ -75,7 +75,9 @@ try:
     y = s.run(None, {"x": x})[0]
     providers = s.get_providers()
 except Exception as e:
-    print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {str(e)[:400]}"}))
+    mapped = sorted({line.split()[-1] for line in open("/proc/self/maps") if "libcudnn" in line})
+    print(json.dumps({"ok": False, "error": f"{type(e).__name__}: {str(e)[:400]}",
+                      "cudnn_mapped": mapped}))
     sys.exit(1)
 ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
     None, {"x": x})[0]
@@ -93,7 +95,7 @@ try() {  # [--model NAME] slot, then the sub-libraries to take out of it before 
   local model=layers
   if [ "$1" = --model ]; then model=$2; shift 2; fi
   local slot=$1; shift
-  local dir; dir=$(dirname "$(find "$CUDASWITCH_HOME" -name 'libcudnn.so.[89]' -path "*$slot*" | head -1)")
+  local dir; dir=$(dirname "$(find "$CUDASWITCH_HOME" -name 'libcudnn.so.[89]' -path "*/$slot/*" | head -1)")
   mkdir -p "/tmp/out-$slot"
   for lib in "$@"; do mv "$dir/$lib" "/tmp/out-$slot/" || return 1; done
   echo "-- $slot without: ${*:-nothing}"
@@ -131,7 +133,12 @@ cs install 12.4 --name ort12lean --python python3 --package "onnxruntime-gpu==$O
 cs slot list
 cs exec --slot ort12lean --verify --provider cuda -- true; echo "verify: exit $?"
 try ort12lean
-echo "-- a model with an LSTM (cuDNN's RNN lives in libcudnn_adv): whole, then lean"
+lean=$(dirname "$(find "$CUDASWITCH_HOME" -name 'libcudnn.so.9' -path '*/ort12lean/*' | head -1)")
+echo "-- what the lean slot keeps under the left-out name:"
+ls -l "$lean"/libcudnn_adv*; head -c 300 "$lean/libcudnn_adv.so.9"; echo
+echo "-- a model with an LSTM (cuDNN's RNN lives in libcudnn_adv): whole, then lean, then"
+echo "   the whole slot with libcudnn_adv moved out by hand (no placeholder)"
 try --model lstm ort12
 try --model lstm ort12lean
+try --model lstm ort12 libcudnn_adv.so.9
 fi

@@ -18,7 +18,7 @@ from test_install_needed import build_needs_nvrtc_wheel
 
 from cudaswitch.errors import UsageError
 from cudaswitch.image.recipes import RECIPES
-from cudaswitch.install.leaveout import is_left_out
+from cudaswitch.install.leaveout import is_left_out, placeholder_names, write_placeholders
 from cudaswitch.slots import make_slot, parse_manifest
 
 BUILTINS = "libnvrtc-builtins.so.*"
@@ -97,7 +97,8 @@ def test_install_leaves_the_named_library_out_and_records_it(slot_wheelhouse, tm
     lib = home / "toolkits" / "cuda12.4" / "lib"
     assert (lib / "libnvrtc.so.12").is_file() and (lib / "libcudart.so.12").is_file()
     assert [p.name for p in _only_placeholders(lib, "libnvrtc-builtins*")] == [
-        "libnvrtc-builtins.so.12.4"]
+        "libnvrtc-builtins.so", "libnvrtc-builtins.so.12", "libnvrtc-builtins.so.12.4",
+        "libnvrtc-builtins.so.12.4.127"]
     record = json.loads((lib.parent / "cudaswitch-slot.json").read_text())
     assert list(record["left_out"]) == ["lib/libnvrtc-builtins.so.12.4"]
     assert record["left_out"]["lib/libnvrtc-builtins.so.12.4"] > 0
@@ -193,6 +194,9 @@ def test_the_facefuse_image_leaves_rnn_out_of_both_slots():
     assert is_left_out(slots["cuda12.4"].leave_out, "lib/libcudnn_adv.so.9")
 
 
+# NVRTC opens its builtins by one name; cuDNN 9 tries its sub-libraries as name.so.9.5.1,
+# .so.9.5, .so.9 and .so in turn (docs/gpu-results.md). The probe does both, in the process
+# cudaswitch exec starts, and reports which file of that name got mapped.
 BUILTINS_PROBE = r"""
 import ctypes, json, re, sys
 nvrtc = ctypes.CDLL("libnvrtc.so.12")
@@ -200,19 +204,27 @@ prog = ctypes.c_void_p()
 src = b'extern "C" __global__ void k(float *x) { x[threadIdx.x] *= 2.0f; }'
 assert nvrtc.nvrtcCreateProgram(ctypes.byref(prog), src, b"k.cu", 0, None, None) == 0
 rc = nvrtc.nvrtcCompileProgram(prog, 0, None)
+tried = {}
+for name in sys.argv[1:]:
+    try:
+        ctypes.CDLL(name)
+        tried[name] = "loaded"
+    except OSError as e:
+        tried[name] = str(e)
 maps = sorted({line.split()[-1] for line in open("/proc/self/maps")
                if re.search(r"/libnvrtc-builtins[^/]*$", line.strip())})
-print(json.dumps({"compile_rc": rc, "maps": maps}))
+print(json.dumps({"compile_rc": rc, "maps": maps, "tried": tried}))
 """
+AS_CUDNN_TRIES = ["libnvrtc-builtins.so.12.4.127", "libnvrtc-builtins.so.12.4",
+                  "libnvrtc-builtins.so.12", "libnvrtc-builtins.so"]
 
 
 def test_a_left_out_library_opened_by_name_is_not_found_elsewhere(slot_wheelhouse, tmp_path):
-    """NVRTC opens its builtins by name when it compiles. Left out of the slot, that name must
-    not resolve to a copy further down the search path (the host's, or a folder the user's
-    LD_LIBRARY_PATH still names): the slot keeps a placeholder of that name, which the loader
+    """Left out of the slot, a library's name must not resolve to a copy further down the
+    search path (the host's, or a folder the user's LD_LIBRARY_PATH still names), under any
+    of the names a loader tries: the slot keeps placeholders under them, which the loader
     finds first and refuses, so the process fails to compile rather than mixing in a library
-    of another build. The same slot, whole, compiles; the placeholder is gone again once the
-    slot is installed without the leave_out."""
+    of another build. The same slot, whole, compiles and maps its own copy."""
     import zipfile
 
     wh = _wheelhouse(slot_wheelhouse, tmp_path)
@@ -221,7 +233,9 @@ def test_a_left_out_library_opened_by_name_is_not_found_elsewhere(slot_wheelhous
     nvrtc_wheel = next(wh.glob("nvidia_cuda_nvrtc_cu12-*.whl"))
     with zipfile.ZipFile(nvrtc_wheel) as z:
         member = next(n for n in z.namelist() if "/libnvrtc-builtins.so." in n)
-        (elsewhere / member.rsplit("/", 1)[1]).write_bytes(z.read(member))
+        data = z.read(member)
+    for name in AS_CUDNN_TRIES:
+        (elsewhere / name).write_bytes(data)
     home = tmp_path / "home"
     env = slot_env(home)
     slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", BUILTINS,
@@ -230,17 +244,57 @@ def test_a_left_out_library_opened_by_name_is_not_found_elsewhere(slot_wheelhous
     script = tmp_path / "probe.py"
     script.write_text(BUILTINS_PROBE)
 
-    def probe() -> dict:
+    def probe(*names: str) -> dict:
         proc = slot_cli("exec", "--slot", "cuda12.4", "--", sys.executable, "-I", str(script),
-                        env={**env, "LD_LIBRARY_PATH": str(elsewhere)})
+                        *names, env={**env, "LD_LIBRARY_PATH": str(elsewhere)})
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    trimmed = probe()
+    trimmed = probe(*AS_CUDNN_TRIES)
     assert trimmed["maps"] == [] and trimmed["compile_rc"] != 0, trimmed
-    placeholder = next(lib.glob("libnvrtc-builtins.so.*"))
-    assert not placeholder.read_bytes().startswith(b"\x7fELF")
-    assert not list(lib.glob("libnvrtc-builtins.so")), "no linker link to a placeholder"
+    for name, outcome in trimmed["tried"].items():  # refused in the slot (lib64 is lib)
+        path, _, why = outcome.partition(": ")
+        assert Path(path).resolve() == (lib / name).resolve(), (name, outcome)
+        assert "ELF" in why or "too short" in why, outcome
+    assert {p.name for p in _only_placeholders(lib, "libnvrtc-builtins*")} == set(
+        AS_CUDNN_TRIES)
     slot_cli("install", "12.4", "--with", "cudart,nvrtc", "--wheelhouse", str(wh), env=env)
     whole = probe()
-    assert whole["compile_rc"] == 0 and whole["maps"] == [str(placeholder)], whole
-    assert placeholder.read_bytes().startswith(b"\x7fELF")
+    assert whole["compile_rc"] == 0, whole
+    assert whole["maps"] == [str(lib / "libnvrtc-builtins.so.12.4")], whole
+    assert not list(lib.glob("libnvrtc-builtins.so.12.4.*"))  # no placeholder is left over
+
+
+@pytest.mark.parametrize(("name", "version", "names"), [
+    ("libcudnn_adv.so.9", "9.5.1.17", ["libcudnn_adv.so", "libcudnn_adv.so.9",
+                                       "libcudnn_adv.so.9.5", "libcudnn_adv.so.9.5.1",
+                                       "libcudnn_adv.so.9.5.1.17"]),
+    ("libnvrtc-builtins.so.12.4", "12.4.127.post1", [
+        "libnvrtc-builtins.so", "libnvrtc-builtins.so.12", "libnvrtc-builtins.so.12.4",
+        "libnvrtc-builtins.so.12.4.127"]),
+    ("libcudnn_adv.so.9", "12.4.1", ["libcudnn_adv.so", "libcudnn_adv.so.9"]),  # other major
+    ("libfoo.so", "1.0", ["libfoo.so"]),
+    ("libnvinfer.so.10", "10.0.0a1", ["libnvinfer.so", "libnvinfer.so.10",
+                                       "libnvinfer.so.10.0"]),
+    ("notalib.txt", "1.0", ["notalib.txt"]),
+])
+def test_placeholder_names_are_the_names_a_loader_may_try(name, version, names):
+    assert placeholder_names(name, version) == names
+
+
+def test_a_placeholder_never_replaces_or_follows_what_is_there(tmp_path):
+    """A name the slot already holds (a kept library, a link the layout made, or a planted
+    symlink) is left as it is: nothing is written through it or over it."""
+    root = tmp_path / "slot"
+    (root / "lib").mkdir(parents=True)
+    outside = tmp_path / "outside.so"
+    outside.write_bytes(b"\x7fELF precious")
+    (root / "lib" / "libcudnn_adv.so").symlink_to(outside)
+    (root / "lib" / "libcudnn_adv.so.9.5").write_bytes(b"\x7fELF kept")
+    made = write_placeholders("s", ["libcudnn_adv.so.9"], str(root),
+                              {"lib/libcudnn_adv.so.9": "9.5.1"})
+    assert made == ["lib/libcudnn_adv.so.9", "lib/libcudnn_adv.so.9.5.1"]
+    assert outside.read_bytes() == b"\x7fELF precious"
+    assert (root / "lib" / "libcudnn_adv.so").is_symlink()
+    assert (root / "lib" / "libcudnn_adv.so.9.5").read_bytes() == b"\x7fELF kept"
+    for rel in made:
+        assert b"left out of slot s" in (root / rel).read_bytes()

@@ -317,6 +317,7 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
     try:
         files: dict[str, dict] = {}
         left: dict[str, int] = {}
+        left_from: dict[str, str] = {}  # left-out path -> version of the wheel that brings it
         conflicts: list[str] = []
         for i, (w, path) in enumerate(zip(wheels, paths, strict=True), 1):
             label = f"{slot.name} [{i}/{len(wheels)}] {w.name}"
@@ -324,6 +325,7 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
             for m in members:
                 if is_left_out(slot.leave_out, m.path):
                     left[m.path] = m.size
+                    left_from[m.path] = w.version
                     continue
                 if m.path in files:
                     if files[m.path]["sha256"] != m.sha256:
@@ -345,7 +347,7 @@ def _assemble(slot: Slot, opts: InstallOptions, root: str, wheels: Sequence[Whee
                          slot.components, left)
         if venv_result:
             check_slot(slot.name, venv, partial, slot.components)
-        generated += write_placeholders(slot.name, slot.leave_out, partial, left)
+        generated += write_placeholders(slot.name, slot.leave_out, partial, left_from)
         if not slot.packages and os.path.isfile(os.path.join(venv, VENV_MARK)):
             fsguard.remove(venv, guard)
         rec = {

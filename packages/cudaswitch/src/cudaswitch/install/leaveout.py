@@ -14,15 +14,23 @@ are, and NVRTC's builtins): that is what ``cudaswitch exec --verify --provider c
 Such a name must not fall through to a copy further down the loader's search (the host's
 cuDNN in ``/usr/lib``, a folder the user's ``LD_LIBRARY_PATH`` keeps): on the H200 a slot
 without ``libcudnn_adv`` loaded the host's, of another cuDNN build (docs/gpu-results.md). So
-the slot keeps a placeholder under each left-out name, a short text file: the loader finds it
-first, in the slot's own folder, and stops there with "invalid ELF header" instead of looking
-further, and a program that needs the library fails as if it were absent everywhere.
+the slot keeps a placeholder under each name a loader may ask for in its place, a short text
+file: the loader finds it first, in the slot's own folder, and stops there with "invalid ELF
+header" instead of looking further, and a program that needs the library fails as if it were
+absent everywhere. A loader may ask for more than the file's own name: cuDNN 9 tries
+``libcudnn_adv.so.9.5.1``, ``.so.9.5``, ``.so.9`` and ``.so`` in turn, and on the H200 a
+placeholder under ``.so.9`` alone let it go on to the host's ``libcudnn_adv.so``
+(docs/gpu-results.md); so the names are the file's, its bare ``.so`` and each leading part of
+the version of the wheel that brings it (see ``placeholder_names``).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import os
 import posixpath
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from .. import fsguard
@@ -69,19 +77,46 @@ def check_needed(slot_name: str, patterns: Sequence[str], venv: str | None, root
                 f"  {m.library} is needed by {m.needed_by}" for m in hits))
 
 
+_LIBRARY_NAME_RE = re.compile(r"(?P<stem>lib[A-Za-z0-9_+-]+(?:\.[A-Za-z_+-][A-Za-z0-9_+-]*)*"
+                              r"\.so)(?:\.(?P<version>[0-9]+(?:\.[0-9]+)*))?")
+
+
+def placeholder_names(name: str, wheel_version: str) -> list[str]:
+    """The names a loader may try for the left-out library ``name`` of a wheel of version
+    ``wheel_version``: the name itself, its bare ``.so``, and ``.so.`` with each leading part
+    of the wheel's version when that version has the file's major (``libcudnn_adv.so.9`` of
+    nvidia-cudnn-cu12 9.5.1.17: ``.so``, ``.so.9``, ``.so.9.5``, ``.so.9.5.1``,
+    ``.so.9.5.1.17``)."""
+    m = _LIBRARY_NAME_RE.fullmatch(name)
+    if m is None:
+        return [name]
+    stem, version = m.group("stem"), m.group("version")
+    names = {name, stem}
+    parts = list(itertools.takewhile(str.isdigit, wheel_version.split(".")))
+    if version and parts and parts[0] == version.split(".")[0]:
+        names.update(f"{stem}.{'.'.join(parts[:k])}" for k in range(1, len(parts) + 1))
+    return sorted(names)
+
+
 def write_placeholders(slot_name: str, patterns: Sequence[str], root: str,
-                       left: Iterable[str], guard: fsguard.Root | None = None) -> list[str]:
-    """A placeholder under each left-out library's path in ``root`` (see the module's
-    docstring); returns those paths, relative to ``root``, for the slot's record."""
+                       left: Mapping[str, str]) -> list[str]:
+    """Placeholders in ``root`` for the left-out libraries (``left``: slot-relative path ->
+    version of the wheel that brings it), under every name ``placeholder_names`` gives that
+    the slot does not hold already (see the module's docstring); returns their paths, relative
+    to ``root``, for the slot's record."""
     out = []
-    for rel in sorted(left):
-        name = posixpath.basename(rel)
-        fsguard.atomic_write(
-            posixpath.join(root, rel),
-            f"{name} was left out of slot {slot_name} by cudaswitch (leave_out: "
-            f"{', '.join(patterns)}). This file stands in its place so that the dynamic loader "
-            "stops here instead of loading a copy of another build from elsewhere on the "
-            "host. Install the slot without that leave_out for a program that needs it.\n",
-            mode=0o644, root=guard)
-        out.append(rel)
-    return out
+    for rel, version in sorted(left.items()):
+        folder, name = posixpath.split(rel)
+        for alias in placeholder_names(name, version):
+            path = posixpath.join(folder, alias)
+            if path in out or os.path.lexists(os.path.join(root, path)):
+                continue  # a file the slot keeps, or a link to one, stays what it is
+            fsguard.atomic_write(
+                os.path.join(root, path),
+                f"{name} was left out of slot {slot_name} by cudaswitch (leave_out: "
+                f"{', '.join(patterns)}). This file stands in its place so that the dynamic "
+                "loader stops here instead of loading a copy of another build from elsewhere "
+                "on the host. Install the slot without that leave_out for a program that needs "
+                "it.\n", mode=0o644)
+            out.append(path)
+    return sorted(out)
