@@ -298,3 +298,30 @@ def test_a_placeholder_never_replaces_or_follows_what_is_there(tmp_path):
     assert (root / "lib" / "libcudnn_adv.so.9.5").read_bytes() == b"\x7fELF kept"
     for rel in made:
         assert b"left out of slot s" in (root / rel).read_bytes()
+
+
+def test_a_slot_installed_without_its_placeholders_is_not_up_to_date(slot_wheelhouse, tmp_path):
+    """A slot installed before left-out names got placeholders (its record lists what was left
+    out, and no placeholder), or one whose placeholder was deleted, would let the loader look
+    elsewhere again: the same request installs it again rather than calling it unchanged."""
+    wh = _wheelhouse(slot_wheelhouse, tmp_path)
+    home = tmp_path / "home"
+    env = slot_env(home)
+    args = ("install", "12.4", "--with", "cudart,nvrtc", "--leave-out", BUILTINS,
+            "--wheelhouse", str(wh), "--json")
+    slot_cli(*args, env=env)
+    lib = home / "toolkits" / "cuda12.4" / "lib"
+    record_path = lib.parent / "cudaswitch-slot.json"
+    record = json.loads(record_path.read_text())
+    for p in _only_placeholders(lib, "libnvrtc-builtins*"):
+        p.unlink()
+    record["generated"] = [g for g in record["generated"] if "builtins" not in g]
+    record_path.write_text(json.dumps(record))  # as an earlier cudaswitch wrote it
+    again = json.loads(slot_cli(*args, env=env).stdout)
+    assert again["status"] != "unchanged", again
+    assert len(_only_placeholders(lib, "libnvrtc-builtins*")) == 4
+    assert json.loads(slot_cli(*args, env=env).stdout)["status"] == "unchanged"
+    (lib / "libnvrtc-builtins.so.12").unlink()
+    third = json.loads(slot_cli(*args, env=env).stdout)
+    assert third["status"] != "unchanged", third
+    assert (lib / "libnvrtc-builtins.so.12").is_file()

@@ -149,12 +149,26 @@ def _recover(parent: str, base: str, home: fsguard.Root) -> tuple[list[str], lis
 
 
 def _intact(root: str, record: SlotRecord) -> bool:
+    """Every file the record lists is there, and so is the placeholder of each library it left
+    out: a slot installed before left-out names got placeholders, or one whose placeholder is
+    gone, would let the loader find that library elsewhere (leaveout.py), so it is installed
+    again."""
     for rel, info in record.files.items():
         try:
             st = os.lstat(os.path.join(root, rel))
         except OSError:
             return False
         if not stat.S_ISREG(st.st_mode) or st.st_size != info.size:
+            return False
+    left = record.extra.get("left_out") or {}
+    if not isinstance(left, Mapping):
+        return False
+    for rel in left:
+        if rel not in record.generated:
+            return False
+    for rel in record.generated:
+        if os.path.basename(rel).startswith("lib") and ".so" in rel and \
+                not os.path.lexists(os.path.join(root, rel)):
             return False
     return True
 
