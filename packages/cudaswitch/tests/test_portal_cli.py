@@ -63,6 +63,21 @@ def test_default_store_is_sqlite_under_cudaswitch_home(tmp_path, wheel_roots):
         portal.stop()
 
 
+@pytest.mark.parametrize("name", ["a?b", "50%", "x#y", "u@h:p"],
+                         ids=["query-mark", "percent", "hash", "at-colon"])
+def test_a_data_folder_whose_name_means_something_in_a_url_holds_the_database(tmp_path, name):
+    """The SQLite store's URL is made from the data folder: a '?' there once cut the path short
+    (SQLite was asked to open the folder above, a traceback), '%' and '#' would be read as
+    escapes or a fragment. The store lies in that very folder, and user commands find it."""
+    env = clean_env(CUDASWITCH_HOME=str(tmp_path / "home"))
+    data = tmp_path / name
+    listed = _portal_cli(env, "user", "list", "--json", "--data", str(data))
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert json.loads(listed.stdout) == {"users": []}
+    assert (data / "portal.db").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 @pytest.mark.parametrize(("args", "words"), [
     (("--workers", "-1"), "--workers: must be 0 or more"),
     (("worker", "--workers", "0"), "--workers: must be 1 or more"),

@@ -30,9 +30,17 @@ class PortalConfig:
         return os.path.join(self.data_dir, "jobs")
 
 
+def sqlite_url(path: str) -> str:
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=path).render_as_string(hide_password=False)
+
+
 def default_config(env: Mapping[str, str], database: str | None = None,
                    data_dir: str | None = None, **kw: object) -> PortalConfig:
-    """SQLite under ``$CUDASWITCH_HOME/portal`` unless a database URL is given."""
+    """SQLite under ``$CUDASWITCH_HOME/portal`` unless a database URL is given. The URL is
+    rendered, not pasted together: a folder named with '?' would otherwise end the path where
+    a URL's query begins, and SQLite would make its file in the folder above."""
     data = os.path.abspath(data_dir or os.path.join(data_home(env), "portal"))
-    url = database or f"sqlite:///{os.path.join(data, 'portal.db')}"
+    url = database or sqlite_url(os.path.join(data, "portal.db"))
     return PortalConfig(data_dir=data, database_url=url, **kw)  # type: ignore[arg-type]
