@@ -149,10 +149,10 @@ def _recover(parent: str, base: str, home: fsguard.Root) -> tuple[list[str], lis
 
 
 def _intact(root: str, record: SlotRecord) -> bool:
-    """Every file the record lists is there, and so is the placeholder of each library it left
-    out: a slot installed before left-out names got placeholders, or one whose placeholder is
-    gone, would let the loader find that library elsewhere (leaveout.py), so it is installed
-    again."""
+    """Every file the record lists is there, every path it generated, and a placeholder under
+    each library it left out: a slot installed before left-out names got placeholders, or one
+    whose placeholder is gone, would let the loader find that library elsewhere (leaveout.py),
+    so it is installed again."""
     for rel, info in record.files.items():
         try:
             st = os.lstat(os.path.join(root, rel))
@@ -163,14 +163,7 @@ def _intact(root: str, record: SlotRecord) -> bool:
     left = record.extra.get("left_out") or {}
     if not isinstance(left, Mapping):
         return False
-    for rel in left:
-        if rel not in record.generated:
-            return False
-    for rel in record.generated:
-        if os.path.basename(rel).startswith("lib") and ".so" in rel and \
-                not os.path.lexists(os.path.join(root, rel)):
-            return False
-    return True
+    return all(os.path.lexists(os.path.join(root, rel)) for rel in [*left, *record.generated])
 
 
 _AT_FDCWD = -100

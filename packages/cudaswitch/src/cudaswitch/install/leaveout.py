@@ -30,12 +30,11 @@ import fnmatch
 import itertools
 import os
 import posixpath
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from .. import fsguard
 from ..errors import UsageError
-from .needed import component_of, missing_libraries
+from .needed import base_name, component_of, missing_libraries
 
 
 def is_left_out(patterns: Sequence[str], path: str) -> bool:
@@ -77,23 +76,20 @@ def check_needed(slot_name: str, patterns: Sequence[str], venv: str | None, root
                 f"  {m.library} is needed by {m.needed_by}" for m in hits))
 
 
-_LIBRARY_NAME_RE = re.compile(r"(?P<stem>lib[A-Za-z0-9_+-]+(?:\.[A-Za-z_+-][A-Za-z0-9_+-]*)*"
-                              r"\.so)(?:\.(?P<version>[0-9]+(?:\.[0-9]+)*))?")
-
-
 def placeholder_names(name: str, wheel_version: str) -> list[str]:
     """The names a loader may try for the left-out library ``name`` of a wheel of version
     ``wheel_version``: the name itself, its bare ``.so``, and ``.so.`` with each leading part
     of the wheel's version when that version has the file's major (``libcudnn_adv.so.9`` of
     nvidia-cudnn-cu12 9.5.1.17: ``.so``, ``.so.9``, ``.so.9.5``, ``.so.9.5.1``,
     ``.so.9.5.1.17``)."""
-    m = _LIBRARY_NAME_RE.fullmatch(name)
-    if m is None:
+    base = base_name(name)
+    if base is None:
         return [name]
-    stem, version = m.group("stem"), m.group("version")
+    stem = f"{base}.so"
+    major = name[len(stem) + 1:].split(".")[0]
     names = {name, stem}
     parts = list(itertools.takewhile(str.isdigit, wheel_version.split(".")))
-    if version and parts and parts[0] == version.split(".")[0]:
+    if parts and parts[0] == major:
         names.update(f"{stem}.{'.'.join(parts[:k])}" for k in range(1, len(parts) + 1))
     return sorted(names)
 
